@@ -1,0 +1,57 @@
+//! `policybot index [--check]`: validate and index every configured policy.
+
+use anyhow::{Result, bail};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::load;
+
+pub fn run(config: &Config, check: bool, json: bool) -> Result<()> {
+    let (sources, mut errors) = load::config_sources(config);
+    let mut read = load::read_sources(&sources);
+    errors.append(&mut read.errors);
+    let clauses: usize = read.policies.iter().map(|p| p.clauses.len()).sum();
+    let policies = read.policies.len();
+    let report = if check {
+        None
+    } else {
+        let index = policybot_index::ClauseIndex::open_in_dir(&config.index_dir)?;
+        let thesaurus = config.thesaurus_text()?;
+        Some(load::engine(std::mem::take(&mut read.policies), index, &thesaurus)?.1)
+    };
+    if json {
+        let out = json!({
+            "policies": policies,
+            "clauses": clauses,
+            "errors": errors,
+            "warnings": read.warnings,
+            "index": report.as_ref().map(|r| json!({
+                "unchanged": r.unchanged, "reindexed": r.reindexed, "removed": r.removed,
+                "clauses_written": r.clauses_written,
+            })),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        for w in &read.warnings {
+            eprintln!("{w}");
+        }
+        print!("{policies} policies, {clauses} clauses");
+        match &report {
+            Some(r) => println!(
+                "; index {}: {} re-indexed, {} unchanged, {} removed",
+                config.index_dir.display(),
+                r.reindexed,
+                r.unchanged,
+                r.removed
+            ),
+            None => println!("; checked, index not written"),
+        }
+    }
+    if check && !errors.is_empty() {
+        bail!("{} policy file(s) have errors", errors.len());
+    }
+    Ok(())
+}

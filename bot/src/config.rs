@@ -1,0 +1,108 @@
+//! `policybot.toml`: schools, their policy directories, the index directory
+//! and the thesaurus. Relative paths resolve against the config file's folder,
+//! so the example config works from any working directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// The thesaurus shipped with policybot, used when the config names none.
+pub const DEFAULT_THESAURUS: &str = include_str!("../../config/thesaurus.toml");
+
+/// Where `policybot` looks for its config when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "config/policybot.toml";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    index_dir: Option<PathBuf>,
+    thesaurus: Option<PathBuf>,
+    default_school: Option<String>,
+    #[serde(default, rename = "school")]
+    schools: Vec<RawSchool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchool {
+    id: String,
+    name: Option<String>,
+    policies: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct School {
+    pub id: String,
+    pub name: String,
+    pub policies: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub index_dir: PathBuf,
+    pub thesaurus: Option<PathBuf>,
+    pub default_school: Option<String>,
+    pub schools: Vec<School>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let raw: RawConfig = toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| if p.is_absolute() { p.to_owned() } else { base.join(p) };
+        let mut schools = Vec::new();
+        for s in raw.schools {
+            if s.id.is_empty() || !s.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                bail!("{}: school id '{}' must be letters, digits, '-' or '_'", path.display(), s.id);
+            }
+            if schools.iter().any(|o: &School| o.id == s.id) {
+                bail!("{}: school '{}' is listed twice", path.display(), s.id);
+            }
+            schools.push(School { name: s.name.unwrap_or_else(|| s.id.clone()), policies: resolve(&s.policies), id: s.id });
+        }
+        if schools.is_empty() {
+            bail!("{}: no [[school]] entries", path.display());
+        }
+        if let Some(d) = &raw.default_school {
+            if !schools.iter().any(|s| &s.id == d) {
+                bail!("{}: default_school '{d}' is not one of the schools", path.display());
+            }
+        }
+        Ok(Config {
+            path: path.to_owned(),
+            index_dir: resolve(raw.index_dir.as_deref().unwrap_or(Path::new("../var/index"))),
+            thesaurus: raw.thesaurus.as_deref().map(resolve),
+            default_school: raw.default_school,
+            schools,
+        })
+    }
+
+    /// The thesaurus text: the configured file, else the built-in one.
+    pub fn thesaurus_text(&self) -> Result<String> {
+        thesaurus_text(self.thesaurus.as_deref())
+    }
+
+    /// The school a question is asked for: the one named, else the default, else the only one.
+    pub fn school(&self, requested: Option<&str>) -> Result<&School> {
+        let id = match (requested, &self.default_school) {
+            (Some(id), _) => id,
+            (None, Some(d)) => d.as_str(),
+            (None, None) if self.schools.len() == 1 => self.schools[0].id.as_str(),
+            (None, None) => bail!("several schools are configured: pass --school ID"),
+        };
+        self.schools.iter().find(|s| s.id == id).with_context(|| {
+            let known: Vec<&str> = self.schools.iter().map(|s| s.id.as_str()).collect();
+            format!("unknown school '{id}' (configured: {})", known.join(", "))
+        })
+    }
+}
+
+pub fn thesaurus_text(path: Option<&Path>) -> Result<String> {
+    match path {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading thesaurus {}", p.display())),
+        None => Ok(DEFAULT_THESAURUS.to_owned()),
+    }
+}

@@ -1,0 +1,121 @@
+//! `policybot`: the command-line edge of the answer core. Each subcommand
+//! lives in its own module; this file only parses arguments and dispatches.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod cmd_ask;
+mod cmd_clauses;
+mod cmd_index;
+mod config;
+mod eval;
+mod load;
+
+#[derive(Parser)]
+#[command(name = "policybot", version, about = "Answers staff questions by quoting the school's policy")]
+struct Cli {
+    /// Configuration file (default: config/policybot.toml, or $POLICYBOT_CONFIG).
+    #[arg(long, global = true, env = "POLICYBOT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Ask a question as a member of staff of a school.
+    Ask {
+        question: String,
+        /// School id from the config (default: the config's default school).
+        #[arg(long)]
+        school: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the clauses the parser makes of a policy file (for policy authors).
+    Clauses {
+        file: PathBuf,
+        /// School id to stamp on the clauses.
+        #[arg(long, default_value = "example")]
+        school: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Index every configured policy (incrementally); report problems as file:line: message.
+    Index {
+        /// Only validate the policies; exit non-zero if any has an error.
+        #[arg(long)]
+        check: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Score retrieval, declines and verdicts on a question file.
+    Eval {
+        file: PathBuf,
+        /// Directory of policies, one school per file named after the school.
+        #[arg(long)]
+        corpus: PathBuf,
+        /// Thesaurus file (default: the built-in one).
+        #[arg(long)]
+        thesaurus: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Show the ranking of one question (by id) instead of scoring.
+        #[arg(long)]
+        explain: Option<String>,
+    },
+    /// Measure index build throughput and answer latency on a generated corpus.
+    Bench {
+        /// Clauses in the generated corpus.
+        #[arg(long, default_value_t = 100_000)]
+        clauses: usize,
+        /// Questions to time.
+        #[arg(long, default_value_t = 2_000)]
+        questions: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn config_path(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| PathBuf::from(config::DEFAULT_CONFIG))
+}
+
+fn load_config(given: Option<PathBuf>) -> Result<config::Config> {
+    let path = config_path(given);
+    config::Config::load(Path::new(&path))
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("POLICYBOT_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Ask { question, school, json } => {
+            cmd_ask::run(&load_config(cli.config)?, &question, school.as_deref(), json)
+        }
+        Command::Clauses { file, school, json } => cmd_clauses::run(&file, &school, json),
+        Command::Index { check, json } => cmd_index::run(&load_config(cli.config)?, check, json),
+        Command::Eval { file, corpus, thesaurus, json, explain } => {
+            let items = eval::load_items(&file)?;
+            let thesaurus = config::thesaurus_text(thesaurus.as_deref())?;
+            let engine = eval::engine_for_corpus(&corpus, &thesaurus)?;
+            if let Some(id) = explain {
+                return eval::explain(&engine, &items, &id);
+            }
+            let report = eval::run(&engine, &items).context("eval")?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                eval::print(&report, &items);
+            }
+            Ok(())
+        }
+        Command::Bench { clauses, questions, json } => bench::run(clauses, questions, json),
+    }
+}

@@ -1,0 +1,472 @@
+//! The answer core: `answer(question, asker) -> Answer`.
+//!
+//! Question → concepts (query.rs) → BM25 candidates from the asker's school
+//! only (search.rs) → coverage rerank (rank.rs) → decline or cite → verdict
+//! from the best-matching part of the top clause (verdict.rs) → reply text.
+//! Deterministic: the same policies and question give the same answer.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use tantivy::tokenizer::TextAnalyzer;
+
+use crate::clause::{Clause, Modality, Policy};
+use crate::modality;
+use crate::query::{self, Concept, Vocabulary};
+use crate::rank::{self, ClauseStems, FieldStems};
+use crate::search::{ClauseIndex, IndexError, SyncReport};
+use crate::text;
+use crate::thesaurus::Thesaurus;
+use crate::verdict::{self, Verdict};
+
+/// Questions longer than this are cut before analysis; nobody types more, and
+/// a pasted essay must not slow the bot for everyone else.
+pub const MAX_QUESTION_CHARS: usize = 2000;
+
+/// Who is asking: only their school's clauses may answer.
+#[derive(Debug, Clone)]
+pub struct Asker<'a> {
+    pub school: &'a str,
+    pub name: Option<&'a str>,
+}
+
+/// Tunable thresholds. The defaults are what the README's figures were measured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// BM25 candidates reranked per question.
+    pub candidates: usize,
+    /// Decline below this share of the question's weighted concepts covered.
+    pub min_coverage: f32,
+    /// Decline below this absolute matched weight (sum of IDF of matched concepts).
+    pub min_matched: f32,
+    pub max_citations: usize,
+    /// Further citations must score at least this share of the first.
+    pub citation_ratio: f32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { candidates: 40, min_coverage: 0.35, min_matched: 4.0, max_citations: 3, citation_ratio: 0.6 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error("the question is empty")]
+    EmptyQuestion,
+    #[error("no policies are indexed for school '{0}'")]
+    UnknownSchool(String),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+/// One cited clause.
+#[derive(Debug, Clone, Serialize)]
+pub struct Citation {
+    pub clause_id: String,
+    pub school: String,
+    pub policy: String,
+    pub policy_title: String,
+    pub policy_version: String,
+    pub section: String,
+    pub clause_number: String,
+    /// The clause word for word.
+    pub text: String,
+    /// "Policy title, 'Section', clause 4 — version …"
+    pub reference: String,
+    pub lines: (usize, usize),
+    pub modality: Modality,
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub question: String,
+    pub school: String,
+    pub answered: bool,
+    pub verdict: Verdict,
+    /// Share of the question's weighted concepts the first citation covers, 0–1.
+    pub confidence: f32,
+    /// The first citation's matched weight (sum of the IDF of the concepts it covers).
+    pub support: f32,
+    pub citations: Vec<Citation>,
+    /// When declined: the section whose clause came closest.
+    pub nearest_section: Option<String>,
+    /// People the cited clause (or, when declined, the policy) names to ask.
+    pub contacts: Vec<String>,
+    /// What a human reads.
+    pub reply: String,
+}
+
+struct Scored {
+    slot: usize,
+    score: f32,
+    matched: f32,
+    coverage: f32,
+}
+
+pub struct Engine {
+    policies: Vec<Policy>,
+    /// Clause id → (policy, clause) position.
+    slots: HashMap<String, (usize, usize)>,
+    schools: HashSet<String>,
+    index: ClauseIndex,
+    thesaurus: Thesaurus,
+    vocabulary: Vocabulary,
+    analyzer: TextAnalyzer,
+    settings: Settings,
+}
+
+impl Engine {
+    /// Brings `index` in step with `policies` and returns the engine with the report.
+    pub fn new(
+        policies: Vec<Policy>,
+        mut index: ClauseIndex,
+        thesaurus: Thesaurus,
+        settings: Settings,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(Self, SyncReport), IndexError> {
+        let report = index.sync(&policies, progress)?;
+        let mut slots = HashMap::new();
+        let mut vocabulary = Vocabulary::default();
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        for (p, policy) in policies.iter().enumerate() {
+            for (c, clause) in policy.clauses.iter().enumerate() {
+                slots.insert(clause.id.clone(), (p, c));
+                for w in text::words(&query::prepare(&clause.text)) {
+                    *counts.entry(w).or_default() += 1;
+                }
+            }
+        }
+        for w in thesaurus.words() {
+            *counts.entry(w.to_owned()).or_default() += 1;
+        }
+        let mut sorted: Vec<(String, u32)> = counts.into_iter().collect();
+        sorted.sort();
+        for (w, n) in sorted {
+            vocabulary.add(&w, n);
+        }
+        let schools = policies.iter().map(|p| p.school.clone()).collect();
+        let engine =
+            Engine { policies, slots, schools, index, thesaurus, vocabulary, analyzer: query::analyzer(), settings };
+        Ok((engine, report))
+    }
+
+    pub fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    pub fn has_school(&self, school: &str) -> bool {
+        self.schools.contains(school)
+    }
+
+    pub fn clause(&self, id: &str) -> Option<&Clause> {
+        self.slots.get(id).map(|&(p, c)| &self.policies[p].clauses[c])
+    }
+
+    fn policy_of(&self, clause: &Clause) -> Option<&Policy> {
+        self.slots.get(&clause.id).map(|&(p, _)| &self.policies[p])
+    }
+
+    fn stems_of(&self, analyzer: &mut TextAnalyzer, clause: &Clause) -> ClauseStems {
+        ClauseStems {
+            text: FieldStems::new(query::stems(analyzer, &clause.text)),
+            heading: FieldStems::new(query::stems(analyzer, &clause.heading_path.join(" \n "))),
+            context: FieldStems::new(query::stems(analyzer, &clause.context)),
+        }
+    }
+
+    /// Answers a question for a member of staff of `asker.school`.
+    pub fn answer(&self, question: &str, asker: &Asker<'_>) -> Result<Answer, AnswerError> {
+        let question = question.trim();
+        if question.chars().all(|c| !c.is_alphanumeric()) {
+            return Err(AnswerError::EmptyQuestion);
+        }
+        if !self.has_school(asker.school) {
+            return Err(AnswerError::UnknownSchool(asker.school.to_owned()));
+        }
+        let question: String = question.chars().take(MAX_QUESTION_CHARS).collect();
+        let mut analyzer = self.analyzer.clone();
+        let concepts = query::concepts(&question, &self.thesaurus, &self.vocabulary, &mut analyzer);
+        let importance = self.importance(&concepts);
+        let total: f32 = importance.iter().sum();
+        let candidates = self.index.candidates(asker.school, &concepts, self.settings.candidates)?;
+        let mut scored: Vec<Scored> = Vec::new();
+        for (rank_in_bm25, (id, _bm25)) in candidates.iter().enumerate() {
+            let Some(clause) = self.clause(id) else { continue };
+            let stems = self.stems_of(&mut analyzer, clause);
+            let (matched, _) = rank::coverage(&concepts, &importance, &stems);
+            // BM25 order breaks ties between equally covering clauses.
+            let score = rank::rank_score(matched, clause, &stems) - rank_in_bm25 as f32 * 1e-4;
+            let coverage = if total > 0.0 { matched / total } else { 0.0 };
+            scored.push(Scored { slot: rank_in_bm25, score, matched, coverage });
+        }
+        scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let clause_at = |s: &Scored| self.clause(&candidates[s.slot].0).expect("candidate clause exists");
+
+        let top = scored.first();
+        let answered = top.is_some_and(|t| {
+            t.coverage >= self.settings.min_coverage && t.matched >= self.settings.min_matched
+        });
+        if !answered {
+            let nearest = top.map(|t| clause_at(t));
+            let mut answer = self.declined(question, asker, nearest, top.map_or(0.0, |t| t.coverage));
+            answer.support = top.map_or(0.0, |t| t.matched);
+            return Ok(answer);
+        }
+        let top = top.expect("answered implies a candidate");
+        let top_clause = clause_at(top);
+        let mut citations = vec![self.citation(top_clause, top.score)];
+        for s in scored.iter().skip(1) {
+            if citations.len() >= self.settings.max_citations {
+                break;
+            }
+            if s.score < top.score * self.settings.citation_ratio || s.coverage < self.settings.min_coverage * 0.8 {
+                break;
+            }
+            citations.push(self.citation(clause_at(s), s.score));
+        }
+        let verdict = self.verdict(&question, top_clause, &concepts, &mut analyzer);
+        let contacts = self.contacts(top_clause);
+        let mut answer = Answer {
+            question,
+            school: asker.school.to_owned(),
+            answered: true,
+            verdict,
+            confidence: top.coverage.min(1.0),
+            support: top.matched,
+            citations,
+            nearest_section: None,
+            contacts,
+            reply: String::new(),
+        };
+        answer.reply = render_answer(&answer);
+        Ok(answer)
+    }
+
+    /// Why the engine ranked as it did: the question's concepts with their
+    /// weights, then the best candidates with their coverage. For policy
+    /// authors and for tuning; not shown to staff.
+    pub fn explain(&self, question: &str, asker: &Asker<'_>, top: usize) -> Result<String, AnswerError> {
+        let mut analyzer = self.analyzer.clone();
+        let concepts = query::concepts(question, &self.thesaurus, &self.vocabulary, &mut analyzer);
+        let importance = self.importance(&concepts);
+        let total: f32 = importance.iter().sum();
+        let mut out = String::new();
+        for (c, w) in concepts.iter().zip(&importance) {
+            let alts: Vec<String> = c.alternatives.iter().map(|a| format!("{}@{:.2}", a.stems.join("+"), a.weight)).collect();
+            out.push_str(&format!("concept {:<20} weight {:>5.2}  {}\n", c.label, w, alts.join(" ")));
+        }
+        let candidates = self.index.candidates(asker.school, &concepts, self.settings.candidates)?;
+        let mut rows = Vec::new();
+        for (id, bm25) in &candidates {
+            let Some(clause) = self.clause(id) else { continue };
+            let stems = self.stems_of(&mut analyzer, clause);
+            let (matched, per) = rank::coverage(&concepts, &importance, &stems);
+            let score = rank::rank_score(matched, clause, &stems);
+            let hits: Vec<String> = concepts
+                .iter()
+                .zip(&per)
+                .filter(|(_, m)| **m > 0.0)
+                .map(|(c, m)| format!("{}:{:.2}", c.label, m))
+                .collect();
+            rows.push((score, matched / total.max(1e-6), *bm25, hits.join(" "), clause.text.chars().take(110).collect::<String>()));
+        }
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (score, cov, bm25, hits, text) in rows.into_iter().take(top) {
+            out.push_str(&format!("{score:6.2} cov {cov:.2} bm25 {bm25:5.2} | {hits}\n        {text}\n"));
+        }
+        Ok(out)
+    }
+
+    /// A concept's weight: the rarity (IDF) of the word staff used. Words
+    /// that neither any policy nor the thesaurus knows ("frog", "scavenger")
+    /// are the story around the question, not its topic, and weigh less.
+    fn importance(&self, concepts: &[Concept]) -> Vec<f32> {
+        let n = self.index.clause_count();
+        concepts
+            .iter()
+            .map(|c| {
+                let own = &c.alternatives[0].stems;
+                let idf = own.iter().map(|s| rank::idf(self.index.doc_freq(s), n)).fold(0.0, f32::max);
+                let known = c.alternatives.len() > 1
+                    || c.label.split(' ').all(|w| self.vocabulary.contains(w) || query::is_stopword(w));
+                if known { idf } else { idf * rank::UNKNOWN_WORD_FACTOR }
+            })
+            .collect()
+    }
+
+    fn declined(
+        &self,
+        question: String,
+        asker: &Asker<'_>,
+        nearest: Option<&Clause>,
+        coverage: f32,
+    ) -> Answer {
+        let nearest_section = nearest.map(|c| format!("'{}' in {}", c.section(), c.policy_title));
+        let contacts = self
+            .policies
+            .iter()
+            .filter(|p| p.school == asker.school)
+            .flat_map(|p| p.contacts.iter())
+            .filter(|(role, _)| {
+                let r = role.to_lowercase();
+                r.contains("safety") || r.contains("safeguarding") || r.contains("computing") || r.contains("ict")
+            })
+            .map(|(role, name)| format!("{role}: {name}"))
+            .take(2)
+            .collect();
+        let mut answer = Answer {
+            question,
+            school: asker.school.to_owned(),
+            answered: false,
+            verdict: Verdict::None,
+            confidence: coverage.min(1.0),
+            support: 0.0,
+            citations: Vec::new(),
+            nearest_section,
+            contacts,
+            reply: String::new(),
+        };
+        answer.reply = render_declined(&answer);
+        answer
+    }
+
+    fn citation(&self, clause: &Clause, score: f32) -> Citation {
+        Citation {
+            clause_id: clause.id.clone(),
+            school: clause.school.clone(),
+            policy: clause.policy.clone(),
+            policy_title: clause.policy_title.clone(),
+            policy_version: clause.policy_version.clone(),
+            section: clause.section().to_owned(),
+            clause_number: clause.number.clone().unwrap_or_else(|| clause.ordinal.to_string()),
+            text: clause.text.clone(),
+            reference: clause.citation(),
+            lines: clause.lines,
+            modality: clause.modality,
+            score,
+        }
+    }
+
+    /// The verdict comes from the part of the clause that matched best: a
+    /// bullet like "I will adhere to the terms of use I will not share my
+    /// passwords" answers a password question with its second half.
+    fn verdict(&self, question: &str, clause: &Clause, concepts: &[Concept], analyzer: &mut TextAnalyzer) -> Verdict {
+        let implied = clause
+            .heading_path
+            .last()
+            .filter(|h| crate::parse::is_list_mode_heading(h))
+            .map(|_| clause.modality);
+        let segments = segments(&clause.text);
+        let best = segments
+            .iter()
+            .map(|seg| {
+                let stems = ClauseStems { text: FieldStems::new(query::stems(analyzer, seg)), ..Default::default() };
+                let score: f32 = concepts.iter().map(|c| rank::concept_match(c, &stems)).sum();
+                (seg.as_str(), score)
+            })
+            .fold(None::<(&str, f32)>, |acc, cur| match acc {
+                Some(a) if a.1 >= cur.1 => Some(a),
+                _ => Some(cur),
+            })
+            .map(|(s, _)| s)
+            .unwrap_or(&clause.text);
+        let modality = match implied {
+            Some(m) => m,
+            None => {
+                let m = modality::of_item(best, None);
+                if m == Modality::Info { clause.modality } else { m }
+            }
+        };
+        let question_stems: HashSet<String> =
+            concepts.iter().flat_map(|c| c.all_stems().map(str::to_owned)).collect();
+        let base = analyzer.clone();
+        let overlaps = |t: &str| query::stems(&mut base.clone(), t).iter().any(|s| question_stems.contains(s));
+        verdict::decide(question, best, modality, &overlaps)
+    }
+
+    fn contacts(&self, clause: &Clause) -> Vec<String> {
+        let known = self.policy_of(clause).map(|p| p.contacts.as_slice()).unwrap_or(&[]);
+        modality::roles_in(&clause.text)
+            .into_iter()
+            .map(|role| {
+                if role.contains('(') {
+                    return role;
+                }
+                let lower = role.to_lowercase();
+                match known.iter().find(|(k, _)| k.to_lowercase() == lower) {
+                    Some((_, name)) => format!("{role} ({name})"),
+                    None => role,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Sentences of a clause, with "I will …" statements run together in one
+/// sentence split apart.
+fn segments(text_: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for sentence in text::sentences(text_) {
+        let mut rest = sentence;
+        loop {
+            let cut = ["I will ", "I must ", "I understand "]
+                .iter()
+                .filter_map(|m| rest[1..].find(m).map(|p| p + 1))
+                .min();
+            match cut {
+                Some(p) => {
+                    out.push(rest[..p].trim().to_owned());
+                    rest = &rest[p..];
+                }
+                None => {
+                    out.push(rest.trim().to_owned());
+                    break;
+                }
+            }
+        }
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+fn render_answer(answer: &Answer) -> String {
+    let mut out = String::new();
+    out.push_str(answer.verdict.headline());
+    for (i, c) in answer.citations.iter().enumerate() {
+        if i == 1 {
+            out.push_str("\n\nAlso relevant:");
+        }
+        out.push_str(&format!("\n\n“{}”\n— {}", c.text, c.reference));
+    }
+    if !answer.contacts.is_empty() {
+        out.push_str(&format!("\n\nWho to ask: {}.", answer.contacts.join("; ")));
+    }
+    out
+}
+
+fn render_declined(answer: &Answer) -> String {
+    let mut out = String::from(
+        "I couldn't find a clause in your school's policies that answers this, so I won't guess.",
+    );
+    if let Some(section) = &answer.nearest_section {
+        out.push_str(&format!(" The nearest section is {section}."));
+    }
+    out.push_str(" Your question is marked unanswered for the e-safety lead to review.");
+    if !answer.contacts.is_empty() {
+        out.push_str(&format!(" Meanwhile you can ask: {}.", answer.contacts.join("; ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_split_run_on_statements() {
+        let s = segments("When using the wireless I will adhere to the terms I will not share my passwords.");
+        assert_eq!(s, vec!["When using the wireless", "I will adhere to the terms", "I will not share my passwords."]);
+    }
+}

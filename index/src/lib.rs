@@ -1,0 +1,23 @@
+//! policybot's core: policies into clauses, the clause index, ranking,
+//! verdicts and answer rendering. No I/O beyond reading policy files and the
+//! index directory; the `policybot` binary does everything else.
+
+pub mod clause;
+pub mod modality;
+pub mod parse;
+pub mod text;
+
+pub use clause::{Clause, Modality, Policy};
+pub use parse::{PolicySource, parse_policy};
+pub mod corpus;
+pub mod engine;
+pub mod query;
+pub mod rank;
+pub mod search;
+pub mod thesaurus;
+pub mod verdict;
+
+pub use engine::{Answer, AnswerError, Asker, Citation, Engine, Settings};
+pub use search::{ClauseIndex, IndexError, SyncReport};
+pub use thesaurus::Thesaurus;
+pub use verdict::Verdict;

@@ -1,0 +1,301 @@
+//! Question → search concepts.
+//!
+//! A question is reduced to its content words. Each becomes a *concept*: the
+//! word's stem plus what the thesaurus says staff mean by it, so "memory stick"
+//! also looks for "USB" and "removable media". Misspelt words are corrected
+//! against the vocabulary of the indexed policies first.
+
+use std::collections::{HashMap, HashSet};
+
+use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer};
+
+use crate::text;
+use crate::thesaurus::{Relation, Thesaurus};
+
+/// Name of the tokenizer registered on the index.
+pub const TOKENIZER: &str = "policy_en";
+
+/// Words that carry no topic: function words and the chatter of a question
+/// typed on a phone ("just", "ok", "obvs").
+const STOPWORDS: &[&str] = &[
+    "a", "about", "above", "after", "again", "all", "allowed", "also", "alright", "am", "an", "and", "any",
+    "anyone", "anything", "are", "as", "ask", "asked", "asking", "at", "be", "because", "been", "being", "bit",
+    "both", "but", "by", "can", "cant", "could", "couldnt", "did", "do", "does", "doing", "dont", "each", "else",
+    "even", "ever", "few", "for", "from", "get", "gets", "getting", "go", "going", "got", "had", "has", "have",
+    "he", "hello", "her", "here", "hers", "hey", "hi", "him", "his", "how", "i", "id", "if", "im", "in", "into",
+    "is", "isnt", "it", "its", "ive", "just", "know", "let", "like", "lol", "loads", "lot", "lots", "may", "me",
+    "might", "mine", "more", "much", "must", "my", "need", "needs", "no", "nor", "not", "now", "obvs", "of", "off",
+    "ok", "okay", "on", "one", "only", "or", "other", "our", "ours", "out", "over", "please", "pls", "policy",
+    "quick", "quickly", "really", "rule", "rules", "said", "say", "says", "she", "should", "so", "some", "someone",
+    "something", "still", "stuff", "such", "sure", "tbh", "than", "thank", "thanks", "that", "thats", "the",
+    "their", "them", "then", "there", "theres", "these", "they", "theyre", "thing", "things", "this", "those",
+    "thru", "to", "too", "up", "us", "very", "want", "wants", "was", "we", "were", "what", "whats", "when",
+    "where", "which", "while", "who", "whom", "whose", "why", "will", "with", "wont", "would", "yeah", "yes",
+    "yet", "you", "your", "yours", "subject", "re", "fw", "fwd", "hiya", "cheers", "x", "xx", "btw", "etc",
+    "shouldnt", "wouldnt", "gonna", "wanna", "bc", "coz", "cos", "happen", "happens", "put", "way", "ways",
+    "onto", "next", "came", "come", "comes", "went", "gone", "goes", "mins", "min", "minute", "minutes", "ago",
+    "couple", "love", "loved", "lovely", "easier", "easy", "pretty", "funny", "happy", "great", "good", "nice",
+    "best", "better", "sorry", "today", "tomorrow", "yesterday", "tonight", "shes", "hes", "hers", "ill", "youre",
+    "weve", "wed", "theyll", "well", "anyway", "maybe", "probably", "basically", "literally", "actually", "totally",
+    "definitely", "though", "although", "since", "until", "whether", "every", "everyone", "everything", "nothing",
+    "via", "per", "within", "without", "through", "during", "before", "again", "around", "round", "near",
+    "there", "able", "mean", "means", "think", "thought", "guess", "wondering", "wonder", "hope", "fab",
+];
+
+pub fn is_stopword(word: &str) -> bool {
+    STOPWORDS.contains(&word)
+}
+
+/// The analyzer used for every indexed field and every question: simple word
+/// split, lowercase, English (Snowball) stemming.
+pub fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+/// Rewrites text so the tokenizer and [`text::words`] agree: apostrophes inside
+/// words vanish ("school's" → "schools") and short prefixes join their word
+/// ("e-mail" → "email", "co-ordinator" → "coordinator").
+pub fn prepare(source: &str) -> String {
+    let chars: Vec<char> = source.chars().collect();
+    let mut out = String::with_capacity(source.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let prev = if i > 0 { chars[i - 1] } else { ' ' };
+        let next = chars.get(i + 1).copied().unwrap_or(' ');
+        if matches!(c, '\'' | '’') && prev.is_alphanumeric() {
+            continue;
+        }
+        if c == '-' && next.is_alphabetic() && prev.is_alphabetic() {
+            let start = out.rfind(|ch: char| !ch.is_alphabetic()).map_or(0, |p| p + 1);
+            let prefix = &out[start..];
+            if prefix.len() == 1 || prefix.eq_ignore_ascii_case("co") {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Stems of `text` as the index sees them.
+pub fn stems(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let prepared = prepare(text);
+    let mut stream = analyzer.token_stream(&prepared);
+    let mut out = Vec::new();
+    while let Some(tok) = stream.next() {
+        out.push(tok.text.clone());
+    }
+    out
+}
+
+/// One alternative way a concept can be found in a clause: all of its stems.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alternative {
+    pub stems: Vec<String>,
+    /// 1.0 for the word the member of staff used; less for thesaurus terms.
+    pub weight: f32,
+}
+
+/// A content word (or thesaurus phrase) of the question, with its alternatives.
+#[derive(Debug, Clone)]
+pub struct Concept {
+    /// The words as the member of staff wrote them (after spelling correction).
+    pub label: String,
+    pub alternatives: Vec<Alternative>,
+}
+
+impl Concept {
+    pub fn all_stems(&self) -> impl Iterator<Item = &str> {
+        self.alternatives.iter().flat_map(|a| a.stems.iter().map(String::as_str))
+    }
+}
+
+pub const SYNONYM_WEIGHT: f32 = 0.85;
+pub const BROADER_WEIGHT: f32 = 0.55;
+
+/// Known words and their frequencies, for spelling correction.
+#[derive(Debug, Default)]
+pub struct Vocabulary {
+    /// Bucketed by first character so a lookup scans a small slice.
+    by_initial: HashMap<char, Vec<(String, u32)>>,
+    known: HashSet<String>,
+}
+
+impl Vocabulary {
+    pub fn add(&mut self, word: &str, count: u32) {
+        if self.known.insert(word.to_owned()) {
+            if let Some(first) = word.chars().next() {
+                self.by_initial.entry(first).or_default().push((word.to_owned(), count));
+            }
+        } else if let Some(first) = word.chars().next()
+            && let Some(entry) = self.by_initial.get_mut(&first).and_then(|v| v.iter_mut().find(|(w, _)| w == word))
+        {
+            entry.1 += count;
+        }
+    }
+
+    pub fn contains(&self, word: &str) -> bool {
+        self.known.contains(word)
+    }
+
+    /// The most frequent known word within edit distance 1 (2 for long words)
+    /// that shares the first letter, if the word is not known itself.
+    pub fn correct(&self, word: &str) -> Option<&str> {
+        let len = word.chars().count();
+        if len < 5 || self.known.contains(word) || word.chars().any(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let max = if len >= 8 { 2 } else { 1 };
+        let first = word.chars().next()?;
+        let bucket = self.by_initial.get(&first)?;
+        let mut best: Option<(&str, usize, u32)> = None;
+        for (cand, count) in bucket {
+            let clen = cand.chars().count();
+            if clen.abs_diff(len) > max || clen < 4 {
+                continue;
+            }
+            let d = damerau(word, cand, max);
+            if d <= max {
+                let better = match best {
+                    None => true,
+                    Some((_, bd, bc)) => d < bd || (d == bd && *count > bc),
+                };
+                if better {
+                    best = Some((cand, d, *count));
+                }
+            }
+        }
+        best.map(|(w, _, _)| w)
+    }
+}
+
+/// Optimal-string-alignment distance, giving up (returning max+1) early.
+fn damerau(a: &str, b: &str, max: usize) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev2 = vec![0usize; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0usize; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        let mut row_min = cur[0];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(prev2[j - 2] + 1);
+            }
+            cur[j] = v;
+            row_min = row_min.min(v);
+        }
+        if row_min > max {
+            return max + 1;
+        }
+        std::mem::swap(&mut prev2, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The question's concepts, in the order staff wrote them.
+pub fn concepts(
+    question: &str,
+    thesaurus: &Thesaurus,
+    vocabulary: &Vocabulary,
+    analyzer: &mut TextAnalyzer,
+) -> Vec<Concept> {
+    let words: Vec<String> = text::words(&prepare(question))
+        .into_iter()
+        .map(|w| match vocabulary.correct(&w) {
+            Some(fixed) if !is_stopword(&w) && !thesaurus_knows(thesaurus, &w) => fixed.to_owned(),
+            _ => w,
+        })
+        .collect();
+    let matches = thesaurus.matches(&words);
+    let mut out: Vec<Concept> = Vec::new();
+    let mut seen: HashSet<Vec<String>> = HashSet::new();
+    let mut i = 0;
+    let mut next_match = matches.iter().peekable();
+    while i < words.len() {
+        let (len, expansions) = match next_match.peek() {
+            Some((start, len, exp)) if *start == i => {
+                next_match.next();
+                (*len, Some(*exp))
+            }
+            _ => (1, None),
+        };
+        let phrase = &words[i..i + len];
+        i += len;
+        if expansions.is_none() && (is_stopword(&phrase[0]) || phrase[0].chars().all(|c| c.is_ascii_digit())) {
+            continue;
+        }
+        let own = phrase_stems(analyzer, phrase);
+        let mut alternatives = Vec::new();
+        if !own.is_empty() {
+            alternatives.push(Alternative { stems: own.clone(), weight: 1.0 });
+        }
+        for (exp, relation) in expansions.unwrap_or(&[]) {
+            let stems = phrase_stems(analyzer, exp);
+            if stems.is_empty() || alternatives.iter().any(|a: &Alternative| a.stems == stems) {
+                continue;
+            }
+            let weight = match relation {
+                Relation::Synonym => SYNONYM_WEIGHT,
+                Relation::Broader => BROADER_WEIGHT,
+            };
+            alternatives.push(Alternative { stems, weight });
+        }
+        if alternatives.is_empty() || !seen.insert(alternatives[0].stems.clone()) {
+            continue;
+        }
+        out.push(Concept { label: phrase.join(" "), alternatives });
+    }
+    out
+}
+
+/// Stems of a phrase. A single stopword has none; a phrase keeps its small
+/// words, since "at work" must not match every clause with "work" in it.
+fn phrase_stems(analyzer: &mut TextAnalyzer, phrase: &[String]) -> Vec<String> {
+    if phrase.len() == 1 && is_stopword(&phrase[0]) {
+        return Vec::new();
+    }
+    phrase.iter().flat_map(|w| stems(analyzer, w)).collect()
+}
+
+fn thesaurus_knows(thesaurus: &Thesaurus, word: &str) -> bool {
+    !thesaurus.matches(std::slice::from_ref(&word.to_owned())).is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_joins_prefixes_and_apostrophes() {
+        assert_eq!(prepare("the school's e-mail co-ordinator, well-known"), "the schools email coordinator, well-known");
+    }
+
+    #[test]
+    fn spelling_is_corrected_to_known_words() {
+        let mut v = Vocabulary::default();
+        v.add("chromebooks", 3);
+        v.add("chromebook", 2);
+        v.add("something", 1);
+        assert_eq!(v.correct("chromebok"), Some("chromebook"));
+        assert_eq!(v.correct("somthing"), Some("something"));
+        assert_eq!(v.correct("parking"), None);
+    }
+
+    #[test]
+    fn concepts_carry_thesaurus_alternatives() {
+        let t = Thesaurus::from_toml("[[group]]\nterms = [\"memory stick\", \"usb\"]\n").unwrap();
+        let mut a = analyzer();
+        let c = concepts("Can I just use a memory stick?", &t, &Vocabulary::default(), &mut a);
+        let labels: Vec<&str> = c.iter().map(|c| c.label.as_str()).collect();
+        assert_eq!(labels, vec!["use", "memory stick"]);
+        assert_eq!(c[1].alternatives[1].stems, vec!["usb"]);
+    }
+}

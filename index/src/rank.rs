@@ -1,0 +1,130 @@
+//! Reranking candidates by how much of the question a clause covers.
+//!
+//! BM25 finds candidates; it cannot say whether a clause *answers* anything,
+//! because its scores are not comparable across questions. Coverage is: the
+//! share of the question's concepts, weighted by rarity (IDF), that the clause
+//! contains in its own words (full credit), its headings or its surrounding
+//! sentences (part credit). The answer is declined when coverage is low.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::clause::Clause;
+use crate::query::Concept;
+
+/// Credit for a concept found only in the clause's headings or only in the
+/// sentences around it.
+pub const HEADING_CREDIT: f32 = 0.6;
+pub const CONTEXT_CREDIT: f32 = 0.45;
+/// Credit per matched stem when only part of a multi-word alternative matches.
+pub const PARTIAL_CREDIT: f32 = 0.3;
+/// Credit when every word of a phrase occurs, but not together.
+pub const SCATTERED_CREDIT: f32 = 0.6;
+/// Weight of a question word that no policy and no thesaurus entry knows.
+pub const UNKNOWN_WORD_FACTOR: f32 = 0.3;
+/// Clauses written for pupils, parents or visitors rank lower for staff.
+pub const OTHER_AUDIENCE_FACTOR: f32 = 0.7;
+/// Clause length (in words) beyond which a mild penalty applies: long clauses
+/// match many words by chance.
+pub const LENGTH_FREE: usize = 35;
+pub const LENGTH_PENALTY: f32 = 0.004;
+
+/// One field's stems, in order (for phrases) and as a set (for words).
+#[derive(Debug, Default)]
+pub struct FieldStems {
+    pub seq: Vec<String>,
+    pub set: HashSet<String>,
+}
+
+impl FieldStems {
+    pub fn new(seq: Vec<String>) -> Self {
+        let set = seq.iter().cloned().collect();
+        FieldStems { seq, set }
+    }
+
+    /// 1.0 when the stems occur here as a phrase, `SCATTERED_CREDIT` when all
+    /// occur but apart, else the share found times `PARTIAL_CREDIT`.
+    fn presence(&self, stems: &[String]) -> f32 {
+        if stems.len() == 1 {
+            return if self.set.contains(&stems[0]) { 1.0 } else { 0.0 };
+        }
+        if self.seq.windows(stems.len()).any(|w| w == stems) {
+            return 1.0;
+        }
+        let found = stems.iter().filter(|s| self.set.contains(*s)).count();
+        if found == stems.len() {
+            SCATTERED_CREDIT
+        } else {
+            PARTIAL_CREDIT * found as f32 / stems.len() as f32
+        }
+    }
+}
+
+/// The stems of a clause's fields.
+#[derive(Debug, Default)]
+pub struct ClauseStems {
+    pub text: FieldStems,
+    pub heading: FieldStems,
+    pub context: FieldStems,
+}
+
+/// Inverse document frequency, with unseen words counted as seen once: a word
+/// no policy uses is as informative as the rarest word one does.
+pub fn idf(doc_freq: u64, clause_count: u64) -> f32 {
+    let df = doc_freq.max(1) as f32;
+    (1.0 + (clause_count as f32 + 1.0) / (df + 0.5)).ln()
+}
+
+/// How well one concept is present, from 0 to 1.
+pub fn concept_match(concept: &Concept, stems: &ClauseStems) -> f32 {
+    let mut best = 0.0f32;
+    for alt in &concept.alternatives {
+        let value = stems
+            .text
+            .presence(&alt.stems)
+            .max(HEADING_CREDIT * stems.heading.presence(&alt.stems))
+            .max(CONTEXT_CREDIT * stems.context.presence(&alt.stems));
+        best = best.max(value * alt.weight);
+    }
+    best
+}
+
+/// Weighted coverage of the concepts by a clause: (matched weight, per-concept match).
+pub fn coverage(concepts: &[Concept], importance: &[f32], stems: &ClauseStems) -> (f32, Vec<f32>) {
+    let per: Vec<f32> = concepts.iter().map(|c| concept_match(c, stems)).collect();
+    let matched = per.iter().zip(importance).map(|(m, w)| m * w).sum();
+    (matched, per)
+}
+
+/// Ranking score: matched weight, adjusted for audience and length.
+pub fn rank_score(matched: f32, clause: &Clause, stems: &ClauseStems) -> f32 {
+    let mut score = matched;
+    if for_other_audience(clause) {
+        score *= OTHER_AUDIENCE_FACTOR;
+    }
+    let extra = stems.text.seq.len().saturating_sub(LENGTH_FREE) as f32;
+    score / (1.0 + LENGTH_PENALTY * extra)
+}
+
+/// True when a clause is addressed to pupils, parents or visitors rather than
+/// staff: by its heading ("Responsibilities of Children") or its voice
+/// ("I will tell my teacher").
+pub fn for_other_audience(clause: &Clause) -> bool {
+    static HEADING: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(?:responsibilities of|rules for|agreement for|guidance for|for)\s+(?:the\s+)?(?:children|pupils?|students?|parents?|parents/carers|carers|visitors?|contractors?|visitors/contractors)\b|\b(?:pupil|student|parent|child)(?:'s|s)?\s+(?:agreement|rules|acceptable use)")
+            .expect("valid regex")
+    });
+    static VOICE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(?:my teacher|tell an adult|my parents?|my parent/carer|my class e-?mail|a responsible adult)\b")
+            .expect("valid regex")
+    });
+    static SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^(?:(?:for|in|at|during|when|whilst|while)\b[^,]{0,60}?,?\s+)?(?:all\s+)?(?:children|pupils|students|parents|parents/carers|visitors)\b")
+            .expect("valid regex")
+    });
+    clause.heading_path.iter().any(|h| HEADING.is_match(h))
+        || VOICE.is_match(&clause.text)
+        || SUBJECT.is_match(clause.text.trim())
+}

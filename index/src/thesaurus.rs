@@ -1,0 +1,169 @@
+//! A domain thesaurus of general school and ICT vocabulary, applied to questions
+//! at query time. Staff write "memory stick", "insta", "my hotmail"; policies
+//! write "removable media", "social networking sites", "personal email".
+//!
+//! The file is TOML with two kinds of entry:
+//!
+//! ```toml
+//! # Words and phrases that mean the same thing: each finds the others.
+//! [[group]]
+//! terms = ["pupil", "child", "student", "kid"]
+//!
+//! # One-way: a specific word also searches for the general ones.
+//! [[expand]]
+//! from = ["whatsapp", "messenger"]
+//! to = ["messaging app", "text messaging", "personal device"]
+//! ```
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::text;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ThesaurusError {
+    #[error("thesaurus: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("thesaurus: empty term in entry {0}")]
+    EmptyTerm(usize),
+}
+
+#[derive(Deserialize)]
+struct File {
+    #[serde(default)]
+    group: Vec<Group>,
+    #[serde(default)]
+    expand: Vec<Expand>,
+}
+
+#[derive(Deserialize)]
+struct Group {
+    terms: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Expand {
+    from: Vec<String>,
+    to: Vec<String>,
+}
+
+/// A phrase as lowercase words.
+pub type Phrase = Vec<String>;
+
+/// Query-time expansions keyed by phrase (as lowercase words).
+#[derive(Debug, Default, Clone)]
+pub struct Thesaurus {
+    entries: HashMap<Phrase, Vec<(Phrase, Relation)>>,
+    longest: usize,
+}
+
+/// How an expansion relates to the word the member of staff used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    /// Same meaning (a group).
+    Synonym,
+    /// A broader term (an expand entry).
+    Broader,
+}
+
+impl Thesaurus {
+    pub fn from_toml(source: &str) -> Result<Self, ThesaurusError> {
+        let file: File = toml::from_str(source)?;
+        let mut t = Thesaurus::default();
+        let phrase = |s: &str| text::words(s);
+        for (i, g) in file.group.iter().enumerate() {
+            let terms: Vec<Phrase> = g.terms.iter().map(|s| phrase(s)).collect();
+            if terms.iter().any(Vec::is_empty) {
+                return Err(ThesaurusError::EmptyTerm(i + 1));
+            }
+            for a in &terms {
+                for b in &terms {
+                    if a != b {
+                        t.add(a.clone(), b.clone(), Relation::Synonym);
+                    }
+                }
+            }
+        }
+        for (i, e) in file.expand.iter().enumerate() {
+            let from: Vec<Phrase> = e.from.iter().map(|s| phrase(s)).collect();
+            let to: Vec<Phrase> = e.to.iter().map(|s| phrase(s)).collect();
+            if from.iter().chain(&to).any(Vec::is_empty) {
+                return Err(ThesaurusError::EmptyTerm(file.group.len() + i + 1));
+            }
+            for a in &from {
+                for b in &to {
+                    t.add(a.clone(), b.clone(), Relation::Broader);
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    fn add(&mut self, from: Phrase, to: Phrase, relation: Relation) {
+        self.longest = self.longest.max(from.len());
+        let list = self.entries.entry(from).or_default();
+        if !list.iter().any(|(p, _)| *p == to) {
+            list.push((to, relation));
+        }
+    }
+
+    /// Every key phrase, for spelling correction against known vocabulary.
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().flatten().chain(self.entries.values().flatten().flat_map(|(p, _)| p)).map(String::as_str)
+    }
+
+    /// Finds thesaurus phrases in `words`, longest first, without overlaps.
+    /// Returns (start, len, expansions).
+    pub fn matches(&self, words: &[String]) -> Vec<(usize, usize, &[(Phrase, Relation)])> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < words.len() {
+            let mut found = None;
+            for len in (1..=self.longest.min(words.len() - i)).rev() {
+                if let Some(exp) = self.entries.get(&words[i..i + len]) {
+                    found = Some((i, len, exp.as_slice()));
+                    break;
+                }
+            }
+            match found {
+                Some(m) => {
+                    i += m.1;
+                    out.push(m);
+                }
+                None => i += 1,
+            }
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_are_symmetric_and_expand_is_one_way() {
+        let t = Thesaurus::from_toml(
+            "[[group]]\nterms = [\"memory stick\", \"usb stick\"]\n[[expand]]\nfrom = [\"insta\"]\nto = [\"social media\"]\n",
+        )
+        .unwrap();
+        let ws = text::words("can I use a memory stick or insta");
+        let m = t.matches(&ws);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].0, 3);
+        assert_eq!(m[0].2[0].0, vec!["usb", "stick"]);
+        assert!(t.matches(&text::words("social media")).is_empty());
+        assert!(!t.matches(&text::words("usb stick")).is_empty());
+    }
+
+    #[test]
+    fn bad_toml_is_an_error() {
+        assert!(Thesaurus::from_toml("[[group]]\nterms = 3").is_err());
+        assert!(Thesaurus::from_toml("[[group]]\nterms = [\"\"]").is_err());
+    }
+}
