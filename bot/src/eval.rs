@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use policybot_index::text::normalize;
-use policybot_index::{Answer, Asker, ClauseIndex, Engine};
+use policybot_index::{Answer, Asker, ClauseIndex, Engine, Settings};
 use serde::{Deserialize, Serialize};
 
 use crate::load;
@@ -52,6 +52,8 @@ pub struct ItemResult {
     pub hit_rank: Option<usize>,
     pub confidence: f32,
     pub support: f32,
+    pub concepts_matched: usize,
+    pub concepts: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,13 +74,13 @@ fn school_of(item: &Item) -> &str {
     item.policy.rsplit_once('.').map_or(item.policy.as_str(), |(stem, _)| stem)
 }
 
-pub fn engine_for_corpus(dir: &Path, thesaurus: &str) -> Result<Engine> {
+pub fn engine_for_corpus(dir: &Path, thesaurus: &str, settings: Settings) -> Result<Engine> {
     let sources = load::corpus_sources(dir)?;
     let read = load::read_sources(&sources);
     for e in &read.errors {
         eprintln!("{e}");
     }
-    let (engine, _) = load::engine(read.policies, ClauseIndex::in_ram()?, thesaurus)?;
+    let (engine, _) = load::engine(read.policies, ClauseIndex::in_ram()?, thesaurus, settings)?;
     Ok(engine)
 }
 
@@ -128,6 +130,8 @@ pub fn run(engine: &Engine, items: &[Item]) -> Result<Report> {
             hit_rank,
             confidence: answer.confidence,
             support: answer.support,
+            concepts_matched: answer.concepts_matched,
+            concepts: answer.concepts,
         });
     }
     let share = |n: usize, d: usize| if d == 0 { 0.0 } else { round(n as f64 / d as f64) };

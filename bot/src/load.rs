@@ -90,12 +90,17 @@ pub fn corpus_sources(dir: &Path) -> Result<Vec<Source>> {
         .collect())
 }
 
-pub fn engine(policies: Vec<Policy>, index: ClauseIndex, thesaurus: &str) -> Result<(Engine, SyncReport)> {
+pub fn engine(
+    policies: Vec<Policy>,
+    index: ClauseIndex,
+    thesaurus: &str,
+    settings: Settings,
+) -> Result<(Engine, SyncReport)> {
     let thesaurus = Thesaurus::from_toml(thesaurus)?;
     let total: usize = policies.iter().map(|p| p.clauses.len()).sum();
     let progress = bar(total as u64, "indexing");
     let mut tick = |done: usize, _total: usize| progress.set_position(done as u64);
-    let built = Engine::new(policies, index, thesaurus, Settings::default(), &mut tick)?;
+    let built = Engine::new(policies, index, thesaurus, settings, &mut tick)?;
     progress.finish_and_clear();
     Ok(built)
 }
@@ -109,6 +114,6 @@ pub fn from_config(config: &Config) -> Result<(Engine, Read, SyncReport)> {
     let index = ClauseIndex::open_in_dir(&config.index_dir)
         .with_context(|| format!("opening index {}", config.index_dir.display()))?;
     let policies = std::mem::take(&mut read.policies);
-    let (engine, report) = self::engine(policies, index, &config.thesaurus_text()?)?;
+    let (engine, report) = self::engine(policies, index, &config.thesaurus_text()?, Settings::default())?;
     Ok((engine, read, report))
 }

@@ -66,6 +66,12 @@ enum Command {
         /// Show the ranking of one question (by id) instead of scoring.
         #[arg(long)]
         explain: Option<String>,
+        /// Override the decline threshold on coverage (for tuning).
+        #[arg(long)]
+        min_coverage: Option<f32>,
+        /// Override the decline threshold on matched weight (for tuning).
+        #[arg(long)]
+        min_support: Option<f32>,
     },
     /// Measure index build throughput and answer latency on a generated corpus.
     Bench {
@@ -101,10 +107,13 @@ fn main() -> Result<()> {
         }
         Command::Clauses { file, school, json } => cmd_clauses::run(&file, &school, json),
         Command::Index { check, json } => cmd_index::run(&load_config(cli.config)?, check, json),
-        Command::Eval { file, corpus, thesaurus, json, explain } => {
+        Command::Eval { file, corpus, thesaurus, json, explain, min_coverage, min_support } => {
             let items = eval::load_items(&file)?;
             let thesaurus = config::thesaurus_text(thesaurus.as_deref())?;
-            let engine = eval::engine_for_corpus(&corpus, &thesaurus)?;
+            let mut settings = policybot_index::Settings::default();
+            settings.min_coverage = min_coverage.unwrap_or(settings.min_coverage);
+            settings.min_matched = min_support.unwrap_or(settings.min_matched);
+            let engine = eval::engine_for_corpus(&corpus, &thesaurus, settings)?;
             if let Some(id) = explain {
                 return eval::explain(&engine, &items, &id);
             }

@@ -39,6 +39,9 @@ pub struct Settings {
     pub min_coverage: f32,
     /// Decline below this absolute matched weight (sum of IDF of matched concepts).
     pub min_matched: f32,
+    /// Decline unless the clause matches this many of the question's
+    /// non-generic concepts (or all of them, if it has fewer).
+    pub min_concepts: usize,
     pub max_citations: usize,
     /// Further citations must score at least this share of the first.
     pub citation_ratio: f32,
@@ -46,7 +49,14 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { candidates: 40, min_coverage: 0.35, min_matched: 4.0, max_citations: 3, citation_ratio: 0.6 }
+        Settings {
+            candidates: 40,
+            min_coverage: 0.15,
+            min_matched: 2.0,
+            min_concepts: 2,
+            max_citations: 3,
+            citation_ratio: 0.6,
+        }
     }
 }
 
@@ -87,6 +97,10 @@ pub struct Answer {
     pub verdict: Verdict,
     /// Share of the question's weighted concepts the first citation covers, 0–1.
     pub confidence: f32,
+    /// How many of the question's concepts the first citation matches.
+    pub concepts_matched: usize,
+    /// How many concepts the question has.
+    pub concepts: usize,
     /// The first citation's matched weight (sum of the IDF of the concepts it covers).
     pub support: f32,
     pub citations: Vec<Citation>,
@@ -103,6 +117,8 @@ struct Scored {
     score: f32,
     matched: f32,
     coverage: f32,
+    /// Concepts this clause matches at least half-way.
+    concepts_matched: usize,
 }
 
 pub struct Engine {
@@ -191,27 +207,44 @@ impl Engine {
         let importance = self.importance(&concepts);
         let total: f32 = importance.iter().sum();
         let candidates = self.index.candidates(asker.school, &concepts, self.settings.candidates)?;
+        let asks_who = verdict::asks_who(&question);
+        let question_stems: HashSet<&str> = concepts.iter().flat_map(|c| c.all_stems()).collect();
         let mut scored: Vec<Scored> = Vec::new();
         for (rank_in_bm25, (id, _bm25)) in candidates.iter().enumerate() {
             let Some(clause) = self.clause(id) else { continue };
             let stems = self.stems_of(&mut analyzer, clause);
-            let (matched, _) = rank::coverage(&concepts, &importance, &stems);
+            let (matched, per) = rank::coverage(&concepts, &importance, &stems);
+            let concepts_matched = per
+                .iter()
+                .zip(&importance)
+                .filter(|(m, w)| **m >= rank::MATCHED && **w >= rank::GENERIC_IDF)
+                .count();
             // BM25 order breaks ties between equally covering clauses.
-            let score = rank::rank_score(matched, clause, &stems) - rank_in_bm25 as f32 * 1e-4;
+            let focus = rank::focus(&question_stems, &stems);
+            let score = rank::rank_score(matched, focus, clause, &stems, asks_who) - rank_in_bm25 as f32 * 1e-4;
             let coverage = if total > 0.0 { matched / total } else { 0.0 };
-            scored.push(Scored { slot: rank_in_bm25, score, matched, coverage });
+            scored.push(Scored { slot: rank_in_bm25, score, matched, coverage, concepts_matched });
         }
         scored.sort_by(|a, b| b.score.total_cmp(&a.score));
         let clause_at = |s: &Scored| self.clause(&candidates[s.slot].0).expect("candidate clause exists");
 
+        // An answer must find the question's ideas in the clause: two of them
+        // (one if the question has only one that is not generic), and enough
+        // of the question overall.
+        let meaningful = importance.iter().filter(|w| **w >= rank::GENERIC_IDF).count();
+        let required = meaningful.min(self.settings.min_concepts);
         let top = scored.first();
         let answered = top.is_some_and(|t| {
-            t.coverage >= self.settings.min_coverage && t.matched >= self.settings.min_matched
+            t.concepts_matched >= required.max(1)
+                && t.coverage >= self.settings.min_coverage
+                && t.matched >= self.settings.min_matched
         });
         if !answered {
             let nearest = top.map(|t| clause_at(t));
             let mut answer = self.declined(question, asker, nearest, top.map_or(0.0, |t| t.coverage));
             answer.support = top.map_or(0.0, |t| t.matched);
+            answer.concepts_matched = top.map_or(0, |t| t.concepts_matched);
+            answer.concepts = concepts.len();
             return Ok(answer);
         }
         let top = top.expect("answered implies a candidate");
@@ -235,6 +268,8 @@ impl Engine {
             verdict,
             confidence: top.coverage.min(1.0),
             support: top.matched,
+            concepts_matched: top.concepts_matched,
+            concepts: concepts.len(),
             citations,
             nearest_section: None,
             contacts,
@@ -251,25 +286,28 @@ impl Engine {
         let mut analyzer = self.analyzer.clone();
         let concepts = query::concepts(question, &self.thesaurus, &self.vocabulary, &mut analyzer);
         let importance = self.importance(&concepts);
-        let total: f32 = importance.iter().sum();
         let mut out = String::new();
         for (c, w) in concepts.iter().zip(&importance) {
             let alts: Vec<String> = c.alternatives.iter().map(|a| format!("{}@{:.2}", a.stems.join("+"), a.weight)).collect();
             out.push_str(&format!("concept {:<20} weight {:>5.2}  {}\n", c.label, w, alts.join(" ")));
         }
         let candidates = self.index.candidates(asker.school, &concepts, self.settings.candidates)?;
+        let asks_who = verdict::asks_who(question);
+        let question_stems: HashSet<&str> = concepts.iter().flat_map(|c| c.all_stems()).collect();
         let mut rows = Vec::new();
         for (id, bm25) in &candidates {
             let Some(clause) = self.clause(id) else { continue };
             let stems = self.stems_of(&mut analyzer, clause);
             let (matched, per) = rank::coverage(&concepts, &importance, &stems);
-            let score = rank::rank_score(matched, clause, &stems);
+            let focus = rank::focus(&question_stems, &stems);
+            let score = rank::rank_score(matched, focus, clause, &stems, asks_who);
             let hits: Vec<String> = concepts
                 .iter()
                 .zip(&per)
                 .filter(|(_, m)| **m > 0.0)
                 .map(|(c, m)| format!("{}:{:.2}", c.label, m))
                 .collect();
+            let total: f32 = importance.iter().sum();
             rows.push((score, matched / total.max(1e-6), *bm25, hits.join(" "), clause.text.chars().take(110).collect::<String>()));
         }
         rows.sort_by(|a, b| b.0.total_cmp(&a.0));
@@ -279,19 +317,26 @@ impl Engine {
         Ok(out)
     }
 
-    /// A concept's weight: the rarity (IDF) of the word staff used. Words
-    /// that neither any policy nor the thesaurus knows ("frog", "scavenger")
-    /// are the story around the question, not its topic, and weigh less.
+    /// A concept's weight: the rarity (IDF) of the idea, which is the rarity
+    /// of its most common synonym: "pics" is as common as "photographs",
+    /// however rarely a policy spells it that way. Words that neither any
+    /// policy nor the thesaurus knows ("frog", "scavenger") are the story
+    /// around the question, not its topic, and weigh less.
     fn importance(&self, concepts: &[Concept]) -> Vec<f32> {
         let n = self.index.clause_count();
+        let idf = |stems: &[String]| stems.iter().map(|s| rank::idf(self.index.doc_freq(s), n)).fold(0.0, f32::max);
         concepts
             .iter()
             .map(|c| {
-                let own = &c.alternatives[0].stems;
-                let idf = own.iter().map(|s| rank::idf(self.index.doc_freq(s), n)).fold(0.0, f32::max);
+                let weight = c
+                    .alternatives
+                    .iter()
+                    .filter(|a| a.weight >= crate::thesaurus::SYNONYM_WEIGHT)
+                    .map(|a| idf(&a.stems))
+                    .fold(f32::INFINITY, f32::min);
                 let known = c.alternatives.len() > 1
                     || c.label.split(' ').all(|w| self.vocabulary.contains(w) || query::is_stopword(w));
-                if known { idf } else { idf * rank::UNKNOWN_WORD_FACTOR }
+                if known { weight } else { weight * rank::UNKNOWN_WORD_FACTOR }
             })
             .collect()
     }
@@ -323,6 +368,8 @@ impl Engine {
             verdict: Verdict::None,
             confidence: coverage.min(1.0),
             support: 0.0,
+            concepts_matched: 0,
+            concepts: 0,
             citations: Vec::new(),
             nearest_section,
             contacts,

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer};
 
 use crate::text;
-use crate::thesaurus::{Relation, Thesaurus};
+use crate::thesaurus::Thesaurus;
 
 /// Name of the tokenizer registered on the index.
 pub const TOKENIZER: &str = "policy_en";
@@ -39,7 +39,7 @@ const STOPWORDS: &[&str] = &[
     "weve", "wed", "theyll", "well", "anyway", "maybe", "probably", "basically", "literally", "actually", "totally",
     "definitely", "though", "although", "since", "until", "whether", "every", "everyone", "everything", "nothing",
     "via", "per", "within", "without", "through", "during", "before", "again", "around", "round", "near",
-    "there", "able", "mean", "means", "think", "thought", "guess", "wondering", "wonder", "hope", "fab",
+    "given", "gave", "able", "mean", "means", "think", "thought", "guess", "wondering", "wonder", "hope", "fab",
 ];
 
 pub fn is_stopword(word: &str) -> bool {
@@ -113,8 +113,6 @@ impl Concept {
     }
 }
 
-pub const SYNONYM_WEIGHT: f32 = 0.85;
-pub const BROADER_WEIGHT: f32 = 0.55;
 
 /// Known words and their frequencies, for spelling correction.
 #[derive(Debug, Default)]
@@ -154,7 +152,8 @@ impl Vocabulary {
         let mut best: Option<(&str, usize, u32)> = None;
         for (cand, count) in bucket {
             let clen = cand.chars().count();
-            if clen.abs_diff(len) > max || clen < 4 {
+            // A word seen once is as likely a rare word as the one meant.
+            if clen.abs_diff(len) > max || clen < 4 || *count < 2 {
                 continue;
             }
             let d = damerau(word, cand, max);
@@ -234,7 +233,7 @@ pub fn concepts(
         }
         let own = phrase_stems(analyzer, phrase);
         let mut alternatives = Vec::new();
-        if !own.is_empty() {
+        if !own.is_empty() && !thesaurus.is_exclusive(phrase) {
             alternatives.push(Alternative { stems: own.clone(), weight: 1.0 });
         }
         for (exp, relation) in expansions.unwrap_or(&[]) {
@@ -242,13 +241,27 @@ pub fn concepts(
             if stems.is_empty() || alternatives.iter().any(|a: &Alternative| a.stems == stems) {
                 continue;
             }
-            let weight = match relation {
-                Relation::Synonym => SYNONYM_WEIGHT,
-                Relation::Broader => BROADER_WEIGHT,
-            };
-            alternatives.push(Alternative { stems, weight });
+            alternatives.push(Alternative { stems, weight: relation.weight() });
         }
         if alternatives.is_empty() || !seen.insert(alternatives[0].stems.clone()) {
+            continue;
+        }
+        // "facebook/tiktok", "picture … pics": one idea asked about twice. A
+        // word that is an alternative of an earlier concept joins it instead
+        // of counting double.
+        let own = &alternatives[0].stems;
+        if let Some(twin) = out.iter_mut().find(|c| {
+            c.alternatives.iter().any(|a| a.stems == *own)
+                || alternatives.iter().any(|a| a.stems == c.alternatives[0].stems)
+        }) {
+            twin.label.push('/');
+            twin.label.push_str(&phrase.join(" "));
+            for alt in alternatives {
+                match twin.alternatives.iter_mut().find(|a| a.stems == alt.stems) {
+                    Some(existing) => existing.weight = existing.weight.max(alt.weight),
+                    None => twin.alternatives.push(alt),
+                }
+            }
             continue;
         }
         out.push(Concept { label: phrase.join(" "), alternatives });
@@ -285,7 +298,7 @@ mod tests {
         v.add("chromebook", 2);
         v.add("something", 1);
         assert_eq!(v.correct("chromebok"), Some("chromebook"));
-        assert_eq!(v.correct("somthing"), Some("something"));
+        assert_eq!(v.correct("somthing"), None, "a word seen once is no correction");
         assert_eq!(v.correct("parking"), None);
     }
 

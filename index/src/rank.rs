@@ -24,8 +24,20 @@ pub const PARTIAL_CREDIT: f32 = 0.3;
 pub const SCATTERED_CREDIT: f32 = 0.6;
 /// Weight of a question word that no policy and no thesaurus entry knows.
 pub const UNKNOWN_WORD_FACTOR: f32 = 0.3;
+/// A concept counts as found in a clause from this match strength up.
+pub const MATCHED: f32 = 0.5;
+/// Concepts rarer than this (IDF) are the question's ideas; commoner ones
+/// ("use", "school", "staff") are too generic to show a clause is on topic.
+pub const GENERIC_IDF: f32 = 2.0;
+/// Matches count super-linearly, so one exact match outweighs two vague ones.
+pub const MATCH_EXPONENT: f32 = 1.5;
 /// Clauses written for pupils, parents or visitors rank lower for staff.
 pub const OTHER_AUDIENCE_FACTOR: f32 = 0.7;
+/// How much focus moves the score: from ×(1−w) for a clause with none of
+/// its words asked about to ×(1+w) for one made only of them.
+pub const FOCUS_WEIGHT: f32 = 0.5;
+/// A clause that names a role answers "who do I tell?" better than one that does not.
+pub const NAMES_SOMEONE_FACTOR: f32 = 1.25;
 /// Clause length (in words) beyond which a mild penalty applies: long clauses
 /// match many words by chance.
 pub const LENGTH_FREE: usize = 35;
@@ -94,13 +106,28 @@ pub fn concept_match(concept: &Concept, stems: &ClauseStems) -> f32 {
 /// Weighted coverage of the concepts by a clause: (matched weight, per-concept match).
 pub fn coverage(concepts: &[Concept], importance: &[f32], stems: &ClauseStems) -> (f32, Vec<f32>) {
     let per: Vec<f32> = concepts.iter().map(|c| concept_match(c, stems)).collect();
-    let matched = per.iter().zip(importance).map(|(m, w)| m * w).sum();
+    let matched = per.iter().zip(importance).map(|(m, w)| m.powf(MATCH_EXPONENT) * w).sum();
     (matched, per)
 }
 
-/// Ranking score: matched weight, adjusted for audience and length.
-pub fn rank_score(matched: f32, clause: &Clause, stems: &ClauseStems) -> f32 {
-    let mut score = matched;
+/// Share of a clause's own content words that the question asked about: a
+/// clause that is mostly about the question beats one that mentions it in passing.
+pub fn focus(question_stems: &HashSet<&str>, stems: &ClauseStems) -> f32 {
+    let content: HashSet<&str> =
+        stems.text.seq.iter().map(String::as_str).filter(|s| !crate::query::is_stopword(s)).collect();
+    if content.is_empty() {
+        return 0.0;
+    }
+    content.iter().filter(|s| question_stems.contains(*s)).count() as f32 / content.len() as f32
+}
+
+/// Ranking score: matched weight, adjusted for focus, audience, length, and
+/// (for "who do I tell?" questions) whether the clause names someone.
+pub fn rank_score(matched: f32, focus: f32, clause: &Clause, stems: &ClauseStems, asks_who: bool) -> f32 {
+    let mut score = matched * (1.0 - FOCUS_WEIGHT + 2.0 * FOCUS_WEIGHT * focus);
+    if asks_who && !crate::modality::roles_in(&clause.text).is_empty() {
+        score *= NAMES_SOMEONE_FACTOR;
+    }
     if for_other_audience(clause) {
         score *= OTHER_AUDIENCE_FACTOR;
     }

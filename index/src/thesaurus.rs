@@ -46,7 +46,18 @@ struct Group {
 struct Expand {
     from: Vec<String>,
     to: Vec<String>,
+    /// How close the broader terms are, 0–1 (default: [`BROADER_WEIGHT`]).
+    weight: Option<f32>,
+    /// The staff word is ambiguous in policies ("teams"): search only for
+    /// the expansions, never for the word itself.
+    #[serde(default)]
+    exclusive: bool,
 }
+
+/// Default weight of a synonym and of a broader term, relative to the word
+/// staff used.
+pub const SYNONYM_WEIGHT: f32 = 0.85;
+pub const BROADER_WEIGHT: f32 = 0.55;
 
 /// A phrase as lowercase words.
 pub type Phrase = Vec<String>;
@@ -55,16 +66,26 @@ pub type Phrase = Vec<String>;
 #[derive(Debug, Default, Clone)]
 pub struct Thesaurus {
     entries: HashMap<Phrase, Vec<(Phrase, Relation)>>,
+    exclusive: std::collections::HashSet<Phrase>,
     longest: usize,
 }
 
 /// How an expansion relates to the word the member of staff used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Relation {
     /// Same meaning (a group).
     Synonym,
-    /// A broader term (an expand entry).
-    Broader,
+    /// A broader term (an expand entry), with its weight.
+    Broader(f32),
+}
+
+impl Relation {
+    pub fn weight(self) -> f32 {
+        match self {
+            Relation::Synonym => SYNONYM_WEIGHT,
+            Relation::Broader(w) => w,
+        }
+    }
 }
 
 impl Thesaurus {
@@ -91,9 +112,13 @@ impl Thesaurus {
             if from.iter().chain(&to).any(Vec::is_empty) {
                 return Err(ThesaurusError::EmptyTerm(file.group.len() + i + 1));
             }
+            let weight = e.weight.unwrap_or(BROADER_WEIGHT).clamp(0.05, 1.0);
+            if e.exclusive {
+                t.exclusive.extend(from.iter().cloned());
+            }
             for a in &from {
                 for b in &to {
-                    t.add(a.clone(), b.clone(), Relation::Broader);
+                    t.add(a.clone(), b.clone(), Relation::Broader(weight));
                 }
             }
         }
@@ -135,6 +160,11 @@ impl Thesaurus {
             }
         }
         out
+    }
+
+    /// Whether a phrase must not be searched for as itself.
+    pub fn is_exclusive(&self, phrase: &[String]) -> bool {
+        self.exclusive.contains(phrase)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -86,6 +86,14 @@ pub fn question_kind(question: &str) -> QuestionKind {
     }
 }
 
+/// "Who do I tell?", "who needs to know?", "who do I report it to?"
+pub fn asks_who(question: &str) -> bool {
+    static WHO: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)who(?:m|se)?|report(?:ed|ing)?|tell|inform|let\s+\w+\s+know").expect("valid regex")
+    });
+    question_kind(question) == QuestionKind::Information && WHO.is_match(question)
+}
+
 static CONDITION: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:unless|except(?:\s+in)?|without\s+(?:the\s+)?(?:prior\s+|express\s+|written\s+)?(?:permission|consent|approval|authori[sz]ation|agreement)|with(?:\s+the)?\s+(?:prior\s+|express\s+|written\s+)?(?:permission|consent|approval|agreement|authori[sz]ation)|only\s+(?:when|if|with|after|once|where|be used in)|provided\s+(?:that|by)?|as long as|subject to|before\b|wherever possible|whenever possible|if possible|where possible|approved\s+(?:by|for)|authori[sz]ed\s+by|agreed\s+(?:with|by|in)|deemed\b.*\bby|extenuating|exceptional circumstances|in an emergency|as a last resort|discussed with|permission\s+(?:of|from)|consent\s+(?:of|from)|approval\s+(?:of|from)|seek\s+(?:approval|consent|permission)|have\s+(?:parental\s+)?consent|licen[cs]es?\s+(?:are|is)\s+held)\b")
         .expect("valid regex")
