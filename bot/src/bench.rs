@@ -22,7 +22,7 @@ use serde_json::json;
 use crate::config::DEFAULT_THESAURUS;
 
 /// Fixed seed: the same corpus and questions on every run.
-const SEED: u64 = 0x5EED_0F_B07_2026;
+const SEED: u64 = 0x5EED_B07C_2026_0901;
 /// One policy per school of about this many clauses.
 const CLAUSES_PER_SCHOOL: usize = 250;
 /// Untimed questions asked first, so caches and lazy statics are warm.
@@ -429,7 +429,8 @@ const FILTERED: &[&str] =
     &["gambling sites", "social networking sites", "streaming services", "gaming websites", "chat rooms", "file-sharing sites"];
 const SOFTWARE: &[&str] =
     &["software", "apps", "browser extensions", "games", "screen recording tools", "AI chatbots"];
-const SHARE_VERBS: &[&str] = &["share", "send", "forward", "disclose", "show"];
+const SHARE_VERBS: &[(&str, &str)] =
+    &[("share", "with"), ("send", "to"), ("forward", "to"), ("disclose", "to"), ("show", "to")];
 const INCIDENTS: &[&str] = &[
     "a pupil sees something inappropriate",
     "a parent messages me on Facebook",
@@ -646,7 +647,10 @@ fn write_section(rng: &mut Rng, w: &mut Writer, number: usize) {
 /// A policy sentence with a modal: a paragraph sentence or a list item.
 fn statement(rng: &mut Rng) -> String {
     match rng.below(16) {
-        0 => format!("Staff must not {} {} with {}.", rng.pick(SHARE_VERBS), rng.pick(DATA), rng.pick(AUDIENCES)),
+        0 => {
+            let (verb, to) = SHARE_VERBS[rng.below(SHARE_VERBS.len())];
+            format!("Staff must not {verb} {} {to} {}.", rng.pick(DATA), rng.pick(AUDIENCES))
+        }
         1 => format!("Staff must not use {} to contact {} {}.", rng.pick(CHANNELS), rng.pick(AUDIENCES), rng.pick(CONTEXTS)),
         2 => format!("Always lock your {} when you leave it unattended {}.", rng.pick(DEVICES), rng.pick(CONTEXTS)),
         3 => format!("Only take {} {} with permission from {}.", rng.pick(MEDIA), rng.pick(CONTEXTS), rng.pick(PEOPLE)),
@@ -833,11 +837,4 @@ mod tests {
         let b = generate_questions(&mut Rng::new(SEED), 20);
         assert_eq!(a, b);
     }
-}
-#[test]
-fn zz_dump() {
-    let mut rng = Rng::new(SEED);
-    let g = generate_corpus(&mut rng, 500);
-    std::fs::write("/tmp/gen-policy.txt", &g[1].text).unwrap();
-    std::fs::write("/tmp/gen-questions.txt", generate_questions(&mut rng, 40).join("\n")).unwrap();
 }

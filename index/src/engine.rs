@@ -143,6 +143,7 @@ impl Engine {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(Self, SyncReport), IndexError> {
         let report = index.sync(&policies, progress)?;
+        let thesaurus = query::stem_thesaurus(thesaurus);
         let mut slots = HashMap::new();
         let mut vocabulary = Vocabulary::default();
         let mut counts: HashMap<String, u32> = HashMap::new();
@@ -328,15 +329,15 @@ impl Engine {
         concepts
             .iter()
             .map(|c| {
-                let weight = c
-                    .alternatives
-                    .iter()
-                    .filter(|a| a.weight >= crate::thesaurus::SYNONYM_WEIGHT)
+                let synonyms = c.alternatives.iter().filter(|a| a.weight >= crate::thesaurus::SYNONYM_WEIGHT);
+                let weight = synonyms
                     .map(|a| idf(&a.stems))
-                    .fold(f32::INFINITY, f32::min);
+                    .reduce(f32::min)
+                    .unwrap_or_else(|| c.alternatives.iter().map(|a| idf(&a.stems)).fold(0.0, f32::max));
                 let known = c.alternatives.len() > 1
                     || c.label.split(' ').all(|w| self.vocabulary.contains(w) || query::is_stopword(w));
-                if known { weight } else { weight * rank::UNKNOWN_WORD_FACTOR }
+                let weight = if known { weight } else { weight * rank::UNKNOWN_WORD_FACTOR };
+                if c.asked { weight * rank::ASKED_FACTOR } else { weight }
             })
             .collect()
     }
@@ -426,8 +427,16 @@ impl Engine {
                 if m == Modality::Info { clause.modality } else { m }
             }
         };
-        let question_stems: HashSet<String> =
-            concepts.iter().flat_map(|c| c.all_stems().map(str::to_owned)).collect();
+        // Topic words only: a generic word ("school") shared with an exception
+        // ("except the school website") says nothing about whether it applies.
+        let n = self.index.clause_count();
+        let question_stems: HashSet<String> = concepts
+            .iter()
+            .flat_map(|c| c.alternatives.iter().filter(|a| a.weight >= crate::thesaurus::SYNONYM_WEIGHT))
+            .flat_map(|a| a.stems.iter())
+            .filter(|s| !query::is_stopword(s) && rank::idf(self.index.doc_freq(s), n) >= rank::GENERIC_IDF)
+            .cloned()
+            .collect();
         let base = analyzer.clone();
         let overlaps = |t: &str| query::stems(&mut base.clone(), t).iter().any(|s| question_stems.contains(s));
         verdict::decide(question, best, modality, &overlaps)
@@ -452,7 +461,8 @@ impl Engine {
 }
 
 /// Sentences of a clause, with "I will …" statements run together in one
-/// sentence split apart.
+/// sentence ("…the terms of use I will not share…") split apart. A statement
+/// after a comma ("As and when I feel it necessary, I will…") stays whole.
 fn segments(text_: &str) -> Vec<String> {
     let mut out = Vec::new();
     for sentence in text::sentences(text_) {
@@ -461,6 +471,7 @@ fn segments(text_: &str) -> Vec<String> {
             let cut = ["I will ", "I must ", "I understand "]
                 .iter()
                 .filter_map(|m| rest[1..].find(m).map(|p| p + 1))
+                .filter(|&p| !rest[..p].trim_end().ends_with(','))
                 .min();
             match cut {
                 Some(p) => {

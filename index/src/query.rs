@@ -105,6 +105,9 @@ pub struct Concept {
     /// The words as the member of staff wrote them (after spelling correction).
     pub label: String,
     pub alternatives: Vec<Alternative>,
+    /// Whether the word stands in the sentence that asks ("…who do I report
+    /// it to?") rather than in the story before it.
+    pub asked: bool,
 }
 
 impl Concept {
@@ -206,14 +209,16 @@ pub fn concepts(
     vocabulary: &Vocabulary,
     analyzer: &mut TextAnalyzer,
 ) -> Vec<Concept> {
-    let words: Vec<String> = text::words(&prepare(question))
+    let (words, asked) = asked_words(&prepare(question));
+    let words: Vec<String> = words
         .into_iter()
         .map(|w| match vocabulary.correct(&w) {
-            Some(fixed) if !is_stopword(&w) && !thesaurus_knows(thesaurus, &w) => fixed.to_owned(),
+            Some(fixed) if !is_stopword(&w) && !thesaurus_knows(thesaurus, analyzer, &w) => fixed.to_owned(),
             _ => w,
         })
         .collect();
-    let matches = thesaurus.matches(&words);
+    let word_stems: Vec<String> = words.iter().map(|w| stem_word(analyzer, w)).collect();
+    let matches = thesaurus.matches(&word_stems);
     let mut out: Vec<Concept> = Vec::new();
     let mut seen: HashSet<Vec<String>> = HashSet::new();
     let mut i = 0;
@@ -227,13 +232,15 @@ pub fn concepts(
             _ => (1, None),
         };
         let phrase = &words[i..i + len];
+        let phrase_key = &word_stems[i..i + len];
+        let in_question = asked[i..i + len].iter().any(|a| *a);
         i += len;
-        if expansions.is_none() && (is_stopword(&phrase[0]) || phrase[0].chars().all(|c| c.is_ascii_digit())) {
+        if len == 1 && (is_stopword(&phrase[0]) || phrase[0].chars().all(|c| c.is_ascii_digit())) {
             continue;
         }
         let own = phrase_stems(analyzer, phrase);
         let mut alternatives = Vec::new();
-        if !own.is_empty() && !thesaurus.is_exclusive(phrase) {
+        if !own.is_empty() && !thesaurus.is_exclusive(phrase_key) {
             alternatives.push(Alternative { stems: own.clone(), weight: 1.0 });
         }
         for (exp, relation) in expansions.unwrap_or(&[]) {
@@ -256,6 +263,7 @@ pub fn concepts(
         }) {
             twin.label.push('/');
             twin.label.push_str(&phrase.join(" "));
+            twin.asked |= in_question;
             for alt in alternatives {
                 match twin.alternatives.iter_mut().find(|a| a.stems == alt.stems) {
                     Some(existing) => existing.weight = existing.weight.max(alt.weight),
@@ -264,9 +272,25 @@ pub fn concepts(
             }
             continue;
         }
-        out.push(Concept { label: phrase.join(" "), alternatives });
+        out.push(Concept { label: phrase.join(" "), alternatives, asked: in_question });
     }
     out
+}
+
+/// The words of a question, each flagged when it stands in a sentence that
+/// ends with a question mark. Without a question mark, every word is asked.
+fn asked_words(question: &str) -> (Vec<String>, Vec<bool>) {
+    let mut words = Vec::new();
+    let mut asked = Vec::new();
+    let any_mark = question.contains('?');
+    for sentence in question.split_inclusive(['.', '!', '?', '\n']) {
+        let is_question = !any_mark || sentence.trim_end().ends_with('?');
+        for w in text::words(sentence) {
+            words.push(w);
+            asked.push(is_question);
+        }
+    }
+    (words, asked)
 }
 
 /// Stems of a phrase. A single stopword has none; a phrase keeps its small
@@ -278,8 +302,19 @@ fn phrase_stems(analyzer: &mut TextAnalyzer, phrase: &[String]) -> Vec<String> {
     phrase.iter().flat_map(|w| stems(analyzer, w)).collect()
 }
 
-fn thesaurus_knows(thesaurus: &Thesaurus, word: &str) -> bool {
-    !thesaurus.matches(std::slice::from_ref(&word.to_owned())).is_empty()
+fn thesaurus_knows(thesaurus: &Thesaurus, analyzer: &mut TextAnalyzer, word: &str) -> bool {
+    !thesaurus.matches(std::slice::from_ref(&stem_word(analyzer, word))).is_empty()
+}
+
+/// One word's stem (the word itself if the analyzer drops it).
+pub fn stem_word(analyzer: &mut TextAnalyzer, word: &str) -> String {
+    stems(analyzer, word).into_iter().next().unwrap_or_else(|| word.to_owned())
+}
+
+/// Keys a thesaurus by stems, as [`concepts`] expects.
+pub fn stem_thesaurus(thesaurus: Thesaurus) -> Thesaurus {
+    let mut analyzer = analyzer();
+    thesaurus.keyed_by(&mut |w| stem_word(&mut analyzer, w))
 }
 
 #[cfg(test)]
@@ -304,7 +339,7 @@ mod tests {
 
     #[test]
     fn concepts_carry_thesaurus_alternatives() {
-        let t = Thesaurus::from_toml("[[group]]\nterms = [\"memory stick\", \"usb\"]\n").unwrap();
+        let t = stem_thesaurus(Thesaurus::from_toml("[[group]]\nterms = [\"memory stick\", \"usb\"]\n").unwrap());
         let mut a = analyzer();
         let c = concepts("Can I just use a memory stick?", &t, &Vocabulary::default(), &mut a);
         let labels: Vec<&str> = c.iter().map(|c| c.label.as_str()).collect();

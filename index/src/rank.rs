@@ -31,13 +31,21 @@ pub const MATCHED: f32 = 0.5;
 pub const GENERIC_IDF: f32 = 2.0;
 /// Matches count super-linearly, so one exact match outweighs two vague ones.
 pub const MATCH_EXPONENT: f32 = 1.5;
+/// Words in the sentence that asks weigh more than words in the story
+/// around it: staff put the point of their message next to the question mark.
+pub const ASKED_FACTOR: f32 = 1.5;
 /// Clauses written for pupils, parents or visitors rank lower for staff.
 pub const OTHER_AUDIENCE_FACTOR: f32 = 0.7;
 /// How much focus moves the score: from ×(1−w) for a clause with none of
 /// its words asked about to ×(1+w) for one made only of them.
 pub const FOCUS_WEIGHT: f32 = 0.5;
+/// Words of a reporting procedure: "should be reported to", "inform", "alert".
+static REPORTING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:report\w*|inform\w*|alert\w*|tell|notify|contact|escalat\w*|discuss\w* with|refer\w*)\b")
+        .expect("valid regex")
+});
 /// A clause that names a role answers "who do I tell?" better than one that does not.
-pub const NAMES_SOMEONE_FACTOR: f32 = 1.25;
+pub const NAMES_SOMEONE_FACTOR: f32 = 1.2;
 /// Clause length (in words) beyond which a mild penalty applies: long clauses
 /// match many words by chance.
 pub const LENGTH_FREE: usize = 35;
@@ -127,6 +135,9 @@ pub fn rank_score(matched: f32, focus: f32, clause: &Clause, stems: &ClauseStems
     let mut score = matched * (1.0 - FOCUS_WEIGHT + 2.0 * FOCUS_WEIGHT * focus);
     if asks_who && !crate::modality::roles_in(&clause.text).is_empty() {
         score *= NAMES_SOMEONE_FACTOR;
+        if REPORTING.is_match(&clause.text) {
+            score *= NAMES_SOMEONE_FACTOR;
+        }
     }
     if for_other_audience(clause) {
         score *= OTHER_AUDIENCE_FACTOR;

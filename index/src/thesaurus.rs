@@ -162,6 +162,26 @@ impl Thesaurus {
         out
     }
 
+    /// The same thesaurus keyed by stemmed phrases, so "teachers", "texting"
+    /// and "messaged" find the entries written as "teacher", "text", "message".
+    /// Expansions stay as written; they are stemmed when searched for.
+    pub fn keyed_by(self, stem: &mut dyn FnMut(&str) -> String) -> Thesaurus {
+        let mut key = |p: &Phrase| p.iter().map(|w| stem(w)).collect::<Phrase>();
+        let mut out = Thesaurus { longest: self.longest, ..Default::default() };
+        for (from, exps) in self.entries {
+            let list = out.entries.entry(key(&from)).or_default();
+            for (to, relation) in exps {
+                match list.iter_mut().find(|(p, _)| *p == to) {
+                    Some(existing) if existing.1.weight() < relation.weight() => existing.1 = relation,
+                    Some(_) => {}
+                    None => list.push((to, relation)),
+                }
+            }
+        }
+        out.exclusive = self.exclusive.iter().map(&mut key).collect();
+        out
+    }
+
     /// Whether a phrase must not be searched for as itself.
     pub fn is_exclusive(&self, phrase: &[String]) -> bool {
         self.exclusive.contains(phrase)
