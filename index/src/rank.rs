@@ -17,7 +17,7 @@ use crate::query::Concept;
 /// Credit for a concept found only in the clause's headings or only in the
 /// sentences around it.
 pub const HEADING_CREDIT: f32 = 0.6;
-pub const CONTEXT_CREDIT: f32 = 0.45;
+pub const CONTEXT_CREDIT: f32 = 0.5;
 /// Credit per matched stem when only part of a multi-word alternative matches.
 pub const PARTIAL_CREDIT: f32 = 0.3;
 /// Credit when every word of a phrase occurs, but not together.
@@ -33,7 +33,7 @@ pub const GENERIC_IDF: f32 = 2.0;
 pub const MATCH_EXPONENT: f32 = 1.5;
 /// Words in the sentence that asks weigh more than words in the story
 /// around it: staff put the point of their message next to the question mark.
-pub const ASKED_FACTOR: f32 = 1.5;
+pub const ASKED_FACTOR: f32 = 2.0;
 /// Clauses written for pupils, parents or visitors rank lower for staff.
 pub const OTHER_AUDIENCE_FACTOR: f32 = 0.7;
 /// How much focus moves the score: from ×(1−w) for a clause with none of
