@@ -129,6 +129,8 @@ pub struct Engine {
     index: ClauseIndex,
     thesaurus: Thesaurus,
     vocabulary: Vocabulary,
+    /// Words that occur in some policy (the vocabulary minus the thesaurus).
+    policy_words: HashSet<String>,
     analyzer: TextAnalyzer,
     settings: Settings,
 }
@@ -155,6 +157,7 @@ impl Engine {
                 }
             }
         }
+        let policy_words: HashSet<String> = counts.keys().cloned().collect();
         for w in thesaurus.words() {
             *counts.entry(w.to_owned()).or_default() += 1;
         }
@@ -164,8 +167,17 @@ impl Engine {
             vocabulary.add(&w, n);
         }
         let schools = policies.iter().map(|p| p.school.clone()).collect();
-        let engine =
-            Engine { policies, slots, schools, index, thesaurus, vocabulary, analyzer: query::analyzer(), settings };
+        let engine = Engine {
+            policies,
+            slots,
+            schools,
+            index,
+            thesaurus,
+            vocabulary,
+            policy_words,
+            analyzer: query::analyzer(),
+            settings,
+        };
         Ok((engine, report))
     }
 
@@ -329,13 +341,17 @@ impl Engine {
         concepts
             .iter()
             .map(|c| {
-                let synonyms = c.alternatives.iter().filter(|a| a.weight >= crate::thesaurus::SYNONYM_WEIGHT);
-                let weight = synonyms
+                // The commonest way of saying it: "pics" is as common as
+                // "photographs", however rarely a policy spells it that way.
+                let weight = c
+                    .alternatives
+                    .iter()
+                    .filter(|a| a.weight >= crate::thesaurus::SYNONYM_WEIGHT)
                     .map(|a| idf(&a.stems))
                     .reduce(f32::min)
-                    .unwrap_or_else(|| c.alternatives.iter().map(|a| idf(&a.stems)).fold(0.0, f32::max));
+                    .unwrap_or_else(|| idf(&c.alternatives[0].stems));
                 let known = c.alternatives.len() > 1
-                    || c.label.split(' ').all(|w| self.vocabulary.contains(w) || query::is_stopword(w));
+                    || c.label.split(['/', ' ']).all(|w| self.policy_words.contains(w) || query::is_stopword(w));
                 let weight = if known { weight } else { weight * rank::UNKNOWN_WORD_FACTOR };
                 if c.asked { weight * rank::ASKED_FACTOR } else { weight }
             })
