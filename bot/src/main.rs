@@ -96,6 +96,13 @@ fn load_config(given: Option<PathBuf>) -> Result<config::Config> {
 }
 
 fn main() -> Result<()> {
+    // Printing into a closed pipe (`policybot clauses F | head`) should end the
+    // program quietly, as other Unix tools do, not panic.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("POLICYBOT_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

@@ -91,7 +91,10 @@ impl Clause {
         if !section.is_empty() {
             out.push_str(&format!(", '{section}'"));
         }
-        out.push_str(&format!(", clause {number} — version {}", self.policy_version));
+        out.push_str(&format!(
+            ", clause {number} — version {}",
+            self.policy_version
+        ));
         out
     }
 }

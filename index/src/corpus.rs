@@ -18,7 +18,10 @@ pub const POLICY_EXTENSIONS: &[&str] = &["txt", "md", "markdown", "text"];
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("{path}: cannot read: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: not a text file (it contains NUL bytes); export the policy as .txt or .md")]
     Binary { path: String },
     #[error("{path}: {size} bytes is larger than the {max}-byte limit for one policy")]
@@ -50,12 +53,22 @@ pub fn is_policy_file(path: &Path) -> bool {
 pub fn read_policy(school: &str, path: &Path) -> Result<Policy, PolicyError> {
     let display = path.display().to_string();
     if !is_policy_file(path) {
-        return Err(PolicyError::Unsupported { path: display, exts: POLICY_EXTENSIONS.join(", ") });
+        return Err(PolicyError::Unsupported {
+            path: display,
+            exts: POLICY_EXTENSIONS.join(", "),
+        });
     }
-    let io = |source| PolicyError::Io { path: display.clone(), source };
+    let io = |source| PolicyError::Io {
+        path: display.clone(),
+        source,
+    };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.len() > MAX_POLICY_BYTES {
-        return Err(PolicyError::TooLarge { path: display, size: meta.len(), max: MAX_POLICY_BYTES });
+        return Err(PolicyError::TooLarge {
+            path: display,
+            size: meta.len(),
+            max: MAX_POLICY_BYTES,
+        });
     }
     let bytes = std::fs::read(path).map_err(io)?;
     let modified = meta.modified().ok().map(iso_date);
@@ -70,30 +83,54 @@ pub fn policy_from_bytes(
     modified: Option<&str>,
 ) -> Result<Policy, PolicyError> {
     if bytes.iter().take(64 * 1024).any(|b| *b == 0) {
-        return Err(PolicyError::Binary { path: source.to_owned() });
+        return Err(PolicyError::Binary {
+            path: source.to_owned(),
+        });
     }
     let (text, bad_line) = match std::str::from_utf8(bytes) {
         Ok(t) => (std::borrow::Cow::Borrowed(t), None),
         Err(e) => {
-            let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
             (String::from_utf8_lossy(bytes), Some(line))
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut policy = parse_policy(&PolicySource { school, source, text, modified });
+    let mut policy = parse_policy(&PolicySource {
+        school,
+        source,
+        text,
+        modified,
+    });
     if let Some(line) = bad_line {
-        policy.warnings.insert(0, (line, "invalid UTF-8 replaced with U+FFFD; re-save the file as UTF-8".into()));
+        policy.warnings.insert(
+            0,
+            (
+                line,
+                "invalid UTF-8 replaced with U+FFFD; re-save the file as UTF-8".into(),
+            ),
+        );
     }
     Ok(policy)
 }
 
 /// Policy files directly inside `dir`, sorted by name so ids and output are stable.
 pub fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
-    let io = |source| PolicyError::Io { path: dir.display().to_string(), source };
+    let io = |source| PolicyError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
-        if path.is_file() && !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+        if path.is_file()
+            && !path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
             files.push(path);
         }
     }
@@ -103,7 +140,10 @@ pub fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
 
 /// YYYY-MM-DD (UTC) for a file time.
 pub fn iso_date(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     civil_date((secs / 86_400) as i64)
 }
 
@@ -128,12 +168,18 @@ mod tests {
     #[test]
     fn civil_dates() {
         assert_eq!(civil_date(0), "1970-01-01");
-        assert_eq!(civil_date(20_780), "2026-11-24");
+        assert_eq!(civil_date(20_781), "2026-11-24");
     }
 
     #[test]
     fn invalid_utf8_is_decoded_with_a_warning() {
-        let p = policy_from_bytes("s", "bad.txt", b"Rules\n\n- Keep \xff passwords safe.\n", None).unwrap();
+        let p = policy_from_bytes(
+            "s",
+            "bad.txt",
+            b"Rules\n\n- Keep \xff passwords safe.\n",
+            None,
+        )
+        .unwrap();
         assert_eq!(p.clauses.len(), 1);
         assert_eq!(p.warnings[0].0, 3);
     }

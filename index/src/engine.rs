@@ -190,7 +190,9 @@ impl Engine {
     }
 
     pub fn clause(&self, id: &str) -> Option<&Clause> {
-        self.slots.get(id).map(|&(p, c)| &self.policies[p].clauses[c])
+        self.slots
+            .get(id)
+            .map(|&(p, c)| &self.policies[p].clauses[c])
     }
 
     fn policy_of(&self, clause: &Clause) -> Option<&Policy> {
@@ -219,12 +221,16 @@ impl Engine {
         let concepts = query::concepts(&question, &self.thesaurus, &self.vocabulary, &mut analyzer);
         let importance = self.importance(&concepts);
         let total: f32 = importance.iter().sum();
-        let candidates = self.index.candidates(asker.school, &concepts, self.settings.candidates)?;
+        let candidates =
+            self.index
+                .candidates(asker.school, &concepts, self.settings.candidates)?;
         let asks_who = verdict::asks_who(&question);
         let question_stems: HashSet<&str> = concepts.iter().flat_map(|c| c.all_stems()).collect();
         let mut scored: Vec<Scored> = Vec::new();
         for (rank_in_bm25, (id, _bm25)) in candidates.iter().enumerate() {
-            let Some(clause) = self.clause(id) else { continue };
+            let Some(clause) = self.clause(id) else {
+                continue;
+            };
             let stems = self.stems_of(&mut analyzer, clause);
             let (matched, per) = rank::coverage(&concepts, &importance, &stems);
             let concepts_matched = per
@@ -234,17 +240,30 @@ impl Engine {
                 .count();
             // BM25 order breaks ties between equally covering clauses.
             let focus = rank::focus(&question_stems, &stems);
-            let score = rank::rank_score(matched, focus, clause, &stems, asks_who) - rank_in_bm25 as f32 * 1e-4;
+            let score = rank::rank_score(matched, focus, clause, &stems, asks_who)
+                - rank_in_bm25 as f32 * 1e-4;
             let coverage = if total > 0.0 { matched / total } else { 0.0 };
-            scored.push(Scored { slot: rank_in_bm25, score, matched, coverage, concepts_matched });
+            scored.push(Scored {
+                slot: rank_in_bm25,
+                score,
+                matched,
+                coverage,
+                concepts_matched,
+            });
         }
         scored.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let clause_at = |s: &Scored| self.clause(&candidates[s.slot].0).expect("candidate clause exists");
+        let clause_at = |s: &Scored| {
+            self.clause(&candidates[s.slot].0)
+                .expect("candidate clause exists")
+        };
 
         // An answer must find the question's ideas in the clause: two of them
         // (one if the question has only one that is not generic), and enough
         // of the question overall.
-        let meaningful = importance.iter().filter(|w| **w >= rank::GENERIC_IDF).count();
+        let meaningful = importance
+            .iter()
+            .filter(|w| **w >= rank::GENERIC_IDF)
+            .count();
         let required = meaningful.min(self.settings.min_concepts);
         let top = scored.first();
         let answered = top.is_some_and(|t| {
@@ -253,8 +272,9 @@ impl Engine {
                 && t.matched >= self.settings.min_matched
         });
         if !answered {
-            let nearest = top.map(|t| clause_at(t));
-            let mut answer = self.declined(question, asker, nearest, top.map_or(0.0, |t| t.coverage));
+            let nearest = top.map(&clause_at);
+            let mut answer =
+                self.declined(question, asker, nearest, top.map_or(0.0, |t| t.coverage));
             answer.support = top.map_or(0.0, |t| t.matched);
             answer.concepts_matched = top.map_or(0, |t| t.concepts_matched);
             answer.concepts = concepts.len();
@@ -267,7 +287,9 @@ impl Engine {
             if citations.len() >= self.settings.max_citations {
                 break;
             }
-            if s.score < top.score * self.settings.citation_ratio || s.coverage < self.settings.min_coverage * 0.8 {
+            if s.score < top.score * self.settings.citation_ratio
+                || s.coverage < self.settings.min_coverage * 0.8
+            {
                 break;
             }
             citations.push(self.citation(clause_at(s), s.score));
@@ -295,21 +317,39 @@ impl Engine {
     /// Why the engine ranked as it did: the question's concepts with their
     /// weights, then the best candidates with their coverage. For policy
     /// authors and for tuning; not shown to staff.
-    pub fn explain(&self, question: &str, asker: &Asker<'_>, top: usize) -> Result<String, AnswerError> {
+    pub fn explain(
+        &self,
+        question: &str,
+        asker: &Asker<'_>,
+        top: usize,
+    ) -> Result<String, AnswerError> {
         let mut analyzer = self.analyzer.clone();
         let concepts = query::concepts(question, &self.thesaurus, &self.vocabulary, &mut analyzer);
         let importance = self.importance(&concepts);
         let mut out = String::new();
         for (c, w) in concepts.iter().zip(&importance) {
-            let alts: Vec<String> = c.alternatives.iter().map(|a| format!("{}@{:.2}", a.stems.join("+"), a.weight)).collect();
-            out.push_str(&format!("concept {:<20} weight {:>5.2}  {}\n", c.label, w, alts.join(" ")));
+            let alts: Vec<String> = c
+                .alternatives
+                .iter()
+                .map(|a| format!("{}@{:.2}", a.stems.join("+"), a.weight))
+                .collect();
+            out.push_str(&format!(
+                "concept {:<20} weight {:>5.2}  {}\n",
+                c.label,
+                w,
+                alts.join(" ")
+            ));
         }
-        let candidates = self.index.candidates(asker.school, &concepts, self.settings.candidates)?;
+        let candidates =
+            self.index
+                .candidates(asker.school, &concepts, self.settings.candidates)?;
         let asks_who = verdict::asks_who(question);
         let question_stems: HashSet<&str> = concepts.iter().flat_map(|c| c.all_stems()).collect();
         let mut rows = Vec::new();
         for (id, bm25) in &candidates {
-            let Some(clause) = self.clause(id) else { continue };
+            let Some(clause) = self.clause(id) else {
+                continue;
+            };
             let stems = self.stems_of(&mut analyzer, clause);
             let (matched, per) = rank::coverage(&concepts, &importance, &stems);
             let focus = rank::focus(&question_stems, &stems);
@@ -321,11 +361,19 @@ impl Engine {
                 .map(|(c, m)| format!("{}:{:.2}", c.label, m))
                 .collect();
             let total: f32 = importance.iter().sum();
-            rows.push((score, matched / total.max(1e-6), *bm25, hits.join(" "), clause.text.chars().take(110).collect::<String>()));
+            rows.push((
+                score,
+                matched / total.max(1e-6),
+                *bm25,
+                hits.join(" "),
+                clause.text.chars().take(110).collect::<String>(),
+            ));
         }
         rows.sort_by(|a, b| b.0.total_cmp(&a.0));
         for (score, cov, bm25, hits, text) in rows.into_iter().take(top) {
-            out.push_str(&format!("{score:6.2} cov {cov:.2} bm25 {bm25:5.2} | {hits}\n        {text}\n"));
+            out.push_str(&format!(
+                "{score:6.2} cov {cov:.2} bm25 {bm25:5.2} | {hits}\n        {text}\n"
+            ));
         }
         Ok(out)
     }
@@ -337,7 +385,12 @@ impl Engine {
     /// around the question, not its topic, and weigh less.
     fn importance(&self, concepts: &[Concept]) -> Vec<f32> {
         let n = self.index.clause_count();
-        let idf = |stems: &[String]| stems.iter().map(|s| rank::idf(self.index.doc_freq(s), n)).fold(0.0, f32::max);
+        let idf = |stems: &[String]| {
+            stems
+                .iter()
+                .map(|s| rank::idf(self.index.doc_freq(s), n))
+                .fold(0.0, f32::max)
+        };
         concepts
             .iter()
             .map(|c| {
@@ -351,9 +404,19 @@ impl Engine {
                     .reduce(f32::min)
                     .unwrap_or_else(|| idf(&c.alternatives[0].stems));
                 let known = c.alternatives.len() > 1
-                    || c.label.split(['/', ' ']).all(|w| self.policy_words.contains(w) || query::is_stopword(w));
-                let weight = if known { weight } else { weight * rank::UNKNOWN_WORD_FACTOR };
-                if c.asked { weight * rank::ASKED_FACTOR } else { weight }
+                    || c.label
+                        .split(['/', ' '])
+                        .all(|w| self.policy_words.contains(w) || query::is_stopword(w));
+                let weight = if known {
+                    weight
+                } else {
+                    weight * rank::UNKNOWN_WORD_FACTOR
+                };
+                if c.asked {
+                    weight * rank::ASKED_FACTOR
+                } else {
+                    weight
+                }
             })
             .collect()
     }
@@ -373,7 +436,10 @@ impl Engine {
             .flat_map(|p| p.contacts.iter())
             .filter(|(role, _)| {
                 let r = role.to_lowercase();
-                r.contains("safety") || r.contains("safeguarding") || r.contains("computing") || r.contains("ict")
+                r.contains("safety")
+                    || r.contains("safeguarding")
+                    || r.contains("computing")
+                    || r.contains("ict")
             })
             .map(|(role, name)| format!("{role}: {name}"))
             .take(2)
@@ -404,7 +470,10 @@ impl Engine {
             policy_title: clause.policy_title.clone(),
             policy_version: clause.policy_version.clone(),
             section: clause.section().to_owned(),
-            clause_number: clause.number.clone().unwrap_or_else(|| clause.ordinal.to_string()),
+            clause_number: clause
+                .number
+                .clone()
+                .unwrap_or_else(|| clause.ordinal.to_string()),
             text: clause.text.clone(),
             reference: clause.citation(),
             lines: clause.lines,
@@ -416,7 +485,13 @@ impl Engine {
     /// The verdict comes from the part of the clause that matched best: a
     /// bullet like "I will adhere to the terms of use I will not share my
     /// passwords" answers a password question with its second half.
-    fn verdict(&self, question: &str, clause: &Clause, concepts: &[Concept], analyzer: &mut TextAnalyzer) -> Verdict {
+    fn verdict(
+        &self,
+        question: &str,
+        clause: &Clause,
+        concepts: &[Concept],
+        analyzer: &mut TextAnalyzer,
+    ) -> Verdict {
         let implied = clause
             .heading_path
             .last()
@@ -426,8 +501,14 @@ impl Engine {
         let best = segments
             .iter()
             .map(|seg| {
-                let stems = ClauseStems { text: FieldStems::new(query::stems(analyzer, seg)), ..Default::default() };
-                let score: f32 = concepts.iter().map(|c| rank::concept_match(c, &stems)).sum();
+                let stems = ClauseStems {
+                    text: FieldStems::new(query::stems(analyzer, seg)),
+                    ..Default::default()
+                };
+                let score: f32 = concepts
+                    .iter()
+                    .map(|c| rank::concept_match(c, &stems))
+                    .sum();
                 (seg.as_str(), score)
             })
             .fold(None::<(&str, f32)>, |acc, cur| match acc {
@@ -440,7 +521,11 @@ impl Engine {
             Some(m) => m,
             None => {
                 let m = modality::of_item(best, None);
-                if m == Modality::Info { clause.modality } else { m }
+                if m == Modality::Info {
+                    clause.modality
+                } else {
+                    m
+                }
             }
         };
         // Topic words only: a generic word ("school") shared with an exception
@@ -448,18 +533,31 @@ impl Engine {
         let n = self.index.clause_count();
         let question_stems: HashSet<String> = concepts
             .iter()
-            .flat_map(|c| c.alternatives.iter().filter(|a| a.weight >= crate::thesaurus::SYNONYM_WEIGHT))
+            .flat_map(|c| {
+                c.alternatives
+                    .iter()
+                    .filter(|a| a.weight >= crate::thesaurus::SYNONYM_WEIGHT)
+            })
             .flat_map(|a| a.stems.iter())
-            .filter(|s| !query::is_stopword(s) && rank::idf(self.index.doc_freq(s), n) >= rank::GENERIC_IDF)
+            .filter(|s| {
+                !query::is_stopword(s) && rank::idf(self.index.doc_freq(s), n) >= rank::GENERIC_IDF
+            })
             .cloned()
             .collect();
         let base = analyzer.clone();
-        let overlaps = |t: &str| query::stems(&mut base.clone(), t).iter().any(|s| question_stems.contains(s));
+        let overlaps = |t: &str| {
+            query::stems(&mut base.clone(), t)
+                .iter()
+                .any(|s| question_stems.contains(s))
+        };
         verdict::decide(question, best, modality, &overlaps)
     }
 
     fn contacts(&self, clause: &Clause) -> Vec<String> {
-        let known = self.policy_of(clause).map(|p| p.contacts.as_slice()).unwrap_or(&[]);
+        let known = self
+            .policy_of(clause)
+            .map(|p| p.contacts.as_slice())
+            .unwrap_or(&[]);
         modality::roles_in(&clause.text)
             .into_iter()
             .map(|role| {
@@ -529,7 +627,10 @@ fn render_declined(answer: &Answer) -> String {
     }
     out.push_str(" Your question is marked unanswered for the e-safety lead to review.");
     if !answer.contacts.is_empty() {
-        out.push_str(&format!(" Meanwhile you can ask: {}.", answer.contacts.join("; ")));
+        out.push_str(&format!(
+            " Meanwhile you can ask: {}.",
+            answer.contacts.join("; ")
+        ));
     }
     out
 }
@@ -540,7 +641,16 @@ mod tests {
 
     #[test]
     fn segments_split_run_on_statements() {
-        let s = segments("When using the wireless I will adhere to the terms I will not share my passwords.");
-        assert_eq!(s, vec!["When using the wireless", "I will adhere to the terms", "I will not share my passwords."]);
+        let s = segments(
+            "When using the wireless I will adhere to the terms I will not share my passwords.",
+        );
+        assert_eq!(
+            s,
+            vec![
+                "When using the wireless",
+                "I will adhere to the terms",
+                "I will not share my passwords."
+            ]
+        );
     }
 }

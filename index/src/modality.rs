@@ -72,21 +72,104 @@ const PHRASES: &[(&str, Modality)] = &[
 
 /// Verbs that open an instruction in a list item ("Ensure…", "Use…", "Report…").
 const IMPERATIVES: &[&str] = &[
-    "access", "accept", "add", "adhere", "alert", "align", "allow", "ask", "avoid", "back", "be", "bring", "change",
-    "check", "comply", "conform", "consider", "contact", "continue", "create", "delete", "disclose", "distribute",
-    "do", "download", "enable", "encrypt", "ensure", "follow", "forward", "give", "hand", "have", "hide", "inform",
-    "install", "keep", "leave", "lock", "log", "look", "make", "model", "notify", "obtain", "open", "post",
-    "promote", "protect", "put", "raise", "read", "record", "refer", "remain", "remember", "remind", "report",
-    "request", "respect", "respond", "return", "seek", "send", "set", "share", "sign", "speak", "store", "store",
-    "switch", "take", "tell", "think", "turn", "update", "upload", "use", "utilise", "utilize", "visit", "wear",
+    "access",
+    "accept",
+    "add",
+    "adhere",
+    "alert",
+    "align",
+    "allow",
+    "ask",
+    "avoid",
+    "back",
+    "be",
+    "bring",
+    "change",
+    "check",
+    "comply",
+    "conform",
+    "consider",
+    "contact",
+    "continue",
+    "create",
+    "delete",
+    "disclose",
+    "distribute",
+    "do",
+    "download",
+    "enable",
+    "encrypt",
+    "ensure",
+    "follow",
+    "forward",
+    "give",
+    "hand",
+    "have",
+    "hide",
+    "inform",
+    "install",
+    "keep",
+    "leave",
+    "lock",
+    "log",
+    "look",
+    "make",
+    "model",
+    "notify",
+    "obtain",
+    "open",
+    "post",
+    "promote",
+    "protect",
+    "put",
+    "raise",
+    "read",
+    "record",
+    "refer",
+    "remain",
+    "remember",
+    "remind",
+    "report",
+    "request",
+    "respect",
+    "respond",
+    "return",
+    "seek",
+    "send",
+    "set",
+    "share",
+    "sign",
+    "speak",
+    "store",
+    "store",
+    "switch",
+    "take",
+    "tell",
+    "think",
+    "turn",
+    "update",
+    "upload",
+    "use",
+    "utilise",
+    "utilize",
+    "visit",
+    "wear",
     "write",
 ];
 
-const LEADING_ADVERBS: &[&str] = &["always", "immediately", "only", "please", "also", "promptly", "regularly"];
+const LEADING_ADVERBS: &[&str] = &[
+    "always",
+    "immediately",
+    "only",
+    "please",
+    "also",
+    "promptly",
+    "regularly",
+];
 
 /// The modality a clause's own words give it, if any.
 pub fn of_text(clause: &str) -> Option<Modality> {
-    let t = format!(" {} ", text::normalize(clause).replace('\'', "'"));
+    let t = format!(" {} ", text::normalize(clause));
     let mut found: Vec<(usize, usize, Modality)> = Vec::new();
     for (phrase, m) in PHRASES {
         let needle = format!(" {phrase} ");
@@ -98,13 +181,17 @@ pub fn of_text(clause: &str) -> Option<Modality> {
     // further wins: "i will" + "will not" is "i will not".
     let first = found.iter().map(|f| f.0).min()?;
     let first_end = found.iter().filter(|f| f.0 == first).map(|f| f.1).max()?;
-    let best = found.iter().filter(|f| f.0 < first_end).max_by_key(|f| (f.1, std::cmp::Reverse(f.0)));
+    let best = found
+        .iter()
+        .filter(|f| f.0 < first_end)
+        .max_by_key(|f| (f.1, std::cmp::Reverse(f.0)));
     best.map(|f| f.2)
 }
 
 /// Finds `needle` (padded with spaces) treating punctuation as word breaks.
 fn find_word(haystack: &str, needle: &str) -> Option<usize> {
-    static PUNCT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[,.;:()\[\]!?]").expect("valid regex"));
+    static PUNCT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"[,.;:()\[\]!?]").expect("valid regex"));
     let spaced = PUNCT.replace_all(haystack, " ");
     spaced.find(needle)
 }
@@ -116,9 +203,7 @@ pub fn of_item(item: &str, implied: Option<Modality>) -> Modality {
     match implied {
         // Under "Don't"/"I will not" a bare instruction is a prohibition; an item
         // that carries its own modal ("School accounts are to be used…") keeps it.
-        Some(Modality::MustNot) if imperative || own.is_none() || own == Some(Modality::Must) && imperative => {
-            Modality::MustNot
-        }
+        Some(Modality::MustNot) if imperative || own.is_none() => Modality::MustNot,
         Some(Modality::MustNot) => own.unwrap_or(Modality::MustNot),
         Some(m) => match own {
             Some(own) if !imperative => own,
@@ -127,7 +212,11 @@ pub fn of_item(item: &str, implied: Option<Modality>) -> Modality {
         },
         None => match own {
             _ if imperative => {
-                if starts_negated(item) { Modality::MustNot } else { Modality::Must }
+                if starts_negated(item) {
+                    Modality::MustNot
+                } else {
+                    Modality::Must
+                }
             }
             Some(Modality::MustNot) => Modality::MustNot,
             Some(own) => own,
@@ -139,7 +228,13 @@ pub fn of_item(item: &str, implied: Option<Modality>) -> Modality {
 fn starts_negated(item: &str) -> bool {
     let ws = text::words(item);
     matches!(ws.first().map(String::as_str), Some("dont" | "never"))
-        || matches!((ws.first().map(String::as_str), ws.get(1).map(String::as_str)), (Some("do"), Some("not")))
+        || matches!(
+            (
+                ws.first().map(String::as_str),
+                ws.get(1).map(String::as_str)
+            ),
+            (Some("do"), Some("not"))
+        )
 }
 
 fn starts_with_imperative(item: &str) -> bool {
@@ -174,7 +269,10 @@ pub fn roles_in(clause: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for m in ROLE_PHRASE.find_iter(clause) {
         let role = m.as_str().trim();
-        let role = role.trim_start_matches("the ").trim_start_matches("and ").trim_start_matches("of ");
+        let role = role
+            .trim_start_matches("the ")
+            .trim_start_matches("and ")
+            .trim_start_matches("of ");
         let role = role.trim();
         if role.split_whitespace().count() == 1 && role.chars().all(|c| c.is_lowercase()) {
             continue;
@@ -192,19 +290,40 @@ mod tests {
 
     #[test]
     fn earliest_modal_wins() {
-        assert_eq!(of_text("Images must be stored on the network and never transferred."), Some(Modality::Must));
-        assert_eq!(of_text("Software must not be installed unless licensed."), Some(Modality::MustNot));
-        assert_eq!(of_text("I will not share my passwords."), Some(Modality::MustNot));
+        assert_eq!(
+            of_text("Images must be stored on the network and never transferred."),
+            Some(Modality::Must)
+        );
+        assert_eq!(
+            of_text("Software must not be installed unless licensed."),
+            Some(Modality::MustNot)
+        );
+        assert_eq!(
+            of_text("I will not share my passwords."),
+            Some(Modality::MustNot)
+        );
         assert_eq!(of_text("I will use my school email."), Some(Modality::Must));
         assert_eq!(of_text("Laptops are covered by insurance."), None);
     }
 
     #[test]
     fn list_heading_implies_modality() {
-        assert_eq!(of_item("Use personal email addresses to contact parents.", Some(Modality::MustNot)), Modality::MustNot);
-        assert_eq!(of_item("Ensure your screen is locked.", Some(Modality::Must)), Modality::Must);
+        assert_eq!(
+            of_item(
+                "Use personal email addresses to contact parents.",
+                Some(Modality::MustNot)
+            ),
+            Modality::MustNot
+        );
+        assert_eq!(
+            of_item("Ensure your screen is locked.", Some(Modality::Must)),
+            Modality::Must
+        );
         assert_eq!(of_item("Report concerns to the DSL.", None), Modality::Must);
-        assert_eq!(of_item("Do not take images of children.", None), Modality::MustNot);
+        assert_eq!(
+            of_item("Do not take images of children.", None),
+            Modality::MustNot
+        );
     }
 
     #[test]

@@ -49,9 +49,17 @@ pub fn parse_policy(src: &PolicySource<'_>) -> Policy {
     for block in &blocks {
         builder.push(block);
     }
-    let Builder { clauses: drafts, contacts, mut warnings, .. } = builder;
+    let Builder {
+        clauses: drafts,
+        contacts,
+        mut warnings,
+        ..
+    } = builder;
     if drafts.is_empty() {
-        warnings.push((1, "no clauses found: the file has no text a member of staff could be held to".into()));
+        warnings.push((
+            1,
+            "no clauses found: the file has no text a member of staff could be held to".into(),
+        ));
     }
     let clauses = drafts
         .into_iter()
@@ -125,10 +133,16 @@ enum Kind {
     Blank,
     /// Signature blocks, fill-in lines, form fields: never clauses.
     Skip,
-    Heading { level: u8, number: Option<String> },
+    Heading {
+        level: u8,
+        number: Option<String>,
+    },
     /// "Do", "Don't", "I will not", … : the items that follow take this modality.
     ListMode(Modality),
-    Item { number: Option<String>, sub: bool },
+    Item {
+        number: Option<String>,
+        sub: bool,
+    },
     Table,
     Text,
 }
@@ -170,7 +184,8 @@ fn classify(source: &str) -> Vec<Line> {
         if let Kind::Heading { level: 2, .. } = out[i].kind {
             let next = out[i + 1..].iter().find(|l| l.kind != Kind::Blank);
             let continues = next.is_some_and(|n| {
-                matches!(n.kind, Kind::Text) && n.text.chars().next().is_some_and(char::is_lowercase)
+                matches!(n.kind, Kind::Text)
+                    && n.text.chars().next().is_some_and(char::is_lowercase)
             });
             if continues || next.is_none() {
                 out[i].kind = Kind::Text;
@@ -188,17 +203,30 @@ fn classify_one(trimmed: &str, indent: usize) -> (Kind, String) {
         return (Kind::Skip, trimmed.to_owned());
     }
     // Tables: two or more non-empty tab-separated cells.
-    let cells: Vec<&str> = trimmed.split('\t').map(str::trim).filter(|c| !c.is_empty()).collect();
+    let cells: Vec<&str> = trimmed
+        .split('\t')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
     if cells.len() >= 2 {
         return (Kind::Table, trimmed.to_owned());
     }
     let trimmed = cells.first().copied().unwrap_or(trimmed);
     if let Some(rest) = trimmed.strip_prefix('#') {
         let level = 1 + rest.chars().take_while(|c| *c == '#').count() as u8;
-        return (Kind::Heading { level, number: None }, rest.trim_start_matches('#').trim().to_owned());
+        return (
+            Kind::Heading {
+                level,
+                number: None,
+            },
+            rest.trim_start_matches('#').trim().to_owned(),
+        );
     }
     if let Some(m) = list_mode(trimmed) {
-        return (Kind::ListMode(m), trimmed.trim_end_matches(':').trim().to_owned());
+        return (
+            Kind::ListMode(m),
+            trimmed.trim_end_matches(':').trim().to_owned(),
+        );
     }
     // Bullet glyphs, including '-', '*' and 'o' followed by a space.
     let mut chars = trimmed.chars();
@@ -210,9 +238,21 @@ fn classify_one(trimmed: &str, indent: usize) -> (Kind, String) {
     if is_glyph {
         let rest = after_first.trim();
         if let Some(caps) = ENUMERATOR.captures(rest) {
-            return (Kind::Item { number: Some(caps[1].to_owned()), sub: true }, caps[2].to_owned());
+            return (
+                Kind::Item {
+                    number: Some(caps[1].to_owned()),
+                    sub: true,
+                },
+                caps[2].to_owned(),
+            );
         }
-        return (Kind::Item { number: None, sub: indent > 0 }, rest.to_owned());
+        return (
+            Kind::Item {
+                number: None,
+                sub: indent > 0,
+            },
+            rest.to_owned(),
+        );
     }
     if let Some(caps) = NUMBERED_HEADING.captures(trimmed) {
         let number = caps[1].to_owned();
@@ -220,37 +260,80 @@ fn classify_one(trimmed: &str, indent: usize) -> (Kind, String) {
         let word_count = title.split_whitespace().count();
         let starts_upper = title.chars().next().is_some_and(char::is_uppercase);
         if starts_upper && word_count <= 8 && !title.ends_with(['.', ',', ';', ':']) {
-            let depth = number.trim_end_matches('.').split('.').filter(|p| *p != "0").count().max(1);
-            return (Kind::Heading { level: depth as u8, number: Some(number) }, title.to_owned());
+            let depth = number
+                .trim_end_matches('.')
+                .split('.')
+                .filter(|p| *p != "0")
+                .count()
+                .max(1);
+            return (
+                Kind::Heading {
+                    level: depth as u8,
+                    number: Some(number),
+                },
+                title.to_owned(),
+            );
         }
-        return (Kind::Item { number: Some(number), sub: false }, title.to_owned());
+        return (
+            Kind::Item {
+                number: Some(number),
+                sub: false,
+            },
+            title.to_owned(),
+        );
     }
     if let Some(caps) = ENUMERATOR.captures(trimmed) {
-        return (Kind::Item { number: Some(caps[1].to_owned()), sub: true }, caps[2].to_owned());
+        return (
+            Kind::Item {
+                number: Some(caps[1].to_owned()),
+                sub: true,
+            },
+            caps[2].to_owned(),
+        );
     }
     if DATE_LINE.is_match(trimmed) {
         return (Kind::Skip, trimmed.to_owned());
     }
     if is_caps_heading(trimmed) {
-        return (Kind::Heading { level: 1, number: None }, trimmed.to_owned());
+        return (
+            Kind::Heading {
+                level: 1,
+                number: None,
+            },
+            trimmed.to_owned(),
+        );
     }
     if is_title_line(trimmed) {
-        return (Kind::Heading { level: 2, number: None }, trimmed.trim_end_matches('.').to_owned());
+        return (
+            Kind::Heading {
+                level: 2,
+                number: None,
+            },
+            trimmed.trim_end_matches('.').to_owned(),
+        );
     }
     (Kind::Text, trimmed.to_owned())
 }
 
 /// Signature and date blocks, dotted or underscored fill-in lines, empty form fields.
 fn is_fill_in(line: &str) -> bool {
-    let filler = |c: char| matches!(c, '_' | '.' | '…' | ':' | '-' | '=' | '\t') || c.is_whitespace();
+    let filler =
+        |c: char| matches!(c, '_' | '.' | '…' | ':' | '-' | '=' | '\t') || c.is_whitespace();
     let stripped: String = line.chars().filter(|c| !filler(*c)).collect();
     if stripped.is_empty() {
         return true;
     }
-    let has_blanks = line.contains("___") || line.contains(". . .") || line.contains("...") || line.contains('…');
+    let has_blanks = line.contains("___")
+        || line.contains(". . .")
+        || line.contains("...")
+        || line.contains('…');
     let label = line.trim_end_matches(|c: char| filler(c) || c.is_whitespace());
-    let words = line.split_whitespace().filter(|w| w.chars().any(char::is_alphabetic)).count();
-    (FORM_LABEL.is_match(line) && (has_blanks || words <= 3 || label.len() < 25)) || (has_blanks && words <= 6)
+    let words = line
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphabetic))
+        .count();
+    (FORM_LABEL.is_match(line) && (has_blanks || words <= 3 || label.len() < 25))
+        || (has_blanks && words <= 6)
 }
 
 fn is_caps_heading(line: &str) -> bool {
@@ -302,7 +385,9 @@ struct Block {
 }
 
 fn ends_open(text: &str) -> bool {
-    !text.trim_end().ends_with(['.', '!', '?', ':', ';', ')', '"', '”', '’'])
+    !text
+        .trim_end()
+        .ends_with(['.', '!', '?', ':', ';', ')', '"', '”', '’'])
 }
 
 fn blocks(lines: &[Line]) -> Vec<Block> {
@@ -322,7 +407,11 @@ fn blocks(lines: &[Line]) -> Vec<Block> {
                 continue;
             }
             Kind::Text => {
-                let lowercase_start = line.text.chars().next().is_some_and(|c| c.is_lowercase() || c.is_ascii_digit());
+                let lowercase_start = line
+                    .text
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_lowercase() || c.is_ascii_digit());
                 if let Some(last) = out.last_mut() {
                     let joins = open
                         && match last.kind {
@@ -351,7 +440,10 @@ fn blocks(lines: &[Line]) -> Vec<Block> {
             }
             Kind::Item { number, sub } => {
                 out.push(Block {
-                    kind: BlockKind::Item { number: number.clone(), sub: *sub },
+                    kind: BlockKind::Item {
+                        number: number.clone(),
+                        sub: *sub,
+                    },
                     text: line.text.clone(),
                     lines: (line.no, line.no),
                     after_blank: blank_before,
@@ -360,7 +452,10 @@ fn blocks(lines: &[Line]) -> Vec<Block> {
             }
             Kind::Heading { level, number } => {
                 out.push(Block {
-                    kind: BlockKind::Heading { level: *level, number: number.clone() },
+                    kind: BlockKind::Heading {
+                        level: *level,
+                        number: number.clone(),
+                    },
                     text: line.text.clone(),
                     lines: (line.no, line.no),
                     after_blank: blank_before,
@@ -475,22 +570,43 @@ impl<'a> Builder<'a> {
         self.list_mode = None;
         self.lead_in = None;
         self.parent_item = None;
-        if self.last_was_heading && self.headings.last().is_some_and(|h| h.level == level && h.nested_from.is_none()) {
+        if self.last_was_heading
+            && self
+                .headings
+                .last()
+                .is_some_and(|h| h.level == level && h.nested_from.is_none())
+        {
             // An empty heading followed by one of the same style: the second is a
             // sub-section ("Responsibilities of Staff" ⏎ "Safeguarding Children").
-            self.headings.push(HeadingEntry { level: level + 1, text, nested_from: Some(level) });
+            self.headings.push(HeadingEntry {
+                level: level + 1,
+                text,
+                nested_from: Some(level),
+            });
             return;
         }
-        if let Some(pos) = self.headings.iter().rposition(|h| h.nested_from == Some(level)) {
+        if let Some(pos) = self
+            .headings
+            .iter()
+            .rposition(|h| h.nested_from == Some(level))
+        {
             let nested_level = self.headings[pos].level;
             self.headings.truncate(pos);
-            self.headings.push(HeadingEntry { level: nested_level, text, nested_from: Some(level) });
+            self.headings.push(HeadingEntry {
+                level: nested_level,
+                text,
+                nested_from: Some(level),
+            });
             return;
         }
         while self.headings.last().is_some_and(|h| h.level >= level) {
             self.headings.pop();
         }
-        self.headings.push(HeadingEntry { level, text, nested_from: None });
+        self.headings.push(HeadingEntry {
+            level,
+            text,
+            nested_from: None,
+        });
     }
 
     fn heading_path(&self) -> Vec<String> {
@@ -502,7 +618,12 @@ impl<'a> Builder<'a> {
     }
 
     fn push_table(&mut self, block: &Block) {
-        let cells: Vec<&str> = block.text.split('\t').map(str::trim).filter(|c| !c.is_empty()).collect();
+        let cells: Vec<&str> = block
+            .text
+            .split('\t')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
         for pair in cells.chunks(2) {
             if let [key, value] = pair {
                 let key = key.trim_end_matches(':').trim();
@@ -511,7 +632,14 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        self.emit(block.text.clone(), String::new(), block.lines, None, Modality::Info, self.heading_path());
+        self.emit(
+            block.text.clone(),
+            String::new(),
+            block.lines,
+            None,
+            Modality::Info,
+            self.heading_path(),
+        );
     }
 
     fn push_item(&mut self, block: &Block, number: Option<String>, sub: bool) {
@@ -545,10 +673,13 @@ impl<'a> Builder<'a> {
             self.lead_in = None;
         }
         let text = block.text.trim();
-        if let Some((key, value)) = text.split_once(':') {
-            if modality::names_a_role(key) && !value.trim().is_empty() && key.split_whitespace().count() <= 6 {
-                self.contacts.push((key.trim().to_owned(), value.trim().to_owned()));
-            }
+        if let Some((key, value)) = text.split_once(':')
+            && modality::names_a_role(key)
+            && !value.trim().is_empty()
+            && key.split_whitespace().count() <= 6
+        {
+            self.contacts
+                .push((key.trim().to_owned(), value.trim().to_owned()));
         }
         if text.ends_with(':') {
             self.lead_in = Some(text.to_owned());
@@ -560,7 +691,11 @@ impl<'a> Builder<'a> {
         let sentences = text::sentences(text);
         for group in group_sentences(&sentences) {
             let m = modality::of_text(&group).unwrap_or(Modality::Info);
-            let context = if sentences.len() > 1 { text.to_owned() } else { String::new() };
+            let context = if sentences.len() > 1 {
+                text.to_owned()
+            } else {
+                String::new()
+            };
             self.emit(group, context, block.lines, None, m, path.clone());
         }
     }
@@ -582,11 +717,31 @@ impl<'a> Builder<'a> {
         let key = format!("{place}\u{1}{normalized}");
         let occurrence = self.seen.entry(key.clone()).or_insert(0);
         *occurrence += 1;
-        let id_input = format!("{}\u{1}{}\u{1}{key}\u{1}{occurrence}", self.school, self.policy);
-        let id = format!("{}/{}/{}", self.school, self.policy, hex_hash(id_input.as_bytes(), 10));
-        let ordinal = self.ordinals.entry(heading_path.clone()).or_insert(0);
+        let id_input = format!(
+            "{}\u{1}{}\u{1}{key}\u{1}{occurrence}",
+            self.school, self.policy
+        );
+        let id = format!(
+            "{}/{}/{}",
+            self.school,
+            self.policy,
+            hex_hash(id_input.as_bytes(), 10)
+        );
+        // Clauses are numbered within their section, across its Do/Don't lists,
+        // so "'Email', clause 4" names one clause.
+        let section: Vec<String> = self.headings.iter().map(|h| h.text.clone()).collect();
+        let ordinal = self.ordinals.entry(section).or_insert(0);
         *ordinal += 1;
-        self.clauses.push(Draft { id, heading_path, number, ordinal: *ordinal, text, context, lines, modality });
+        self.clauses.push(Draft {
+            id,
+            heading_path,
+            number,
+            ordinal: *ordinal,
+            text,
+            context,
+            lines,
+            modality,
+        });
     }
 }
 
@@ -615,11 +770,22 @@ fn group_sentences(sentences: &[&str]) -> Vec<String> {
 /// The policy's title: a Markdown `# Title`, else the first heading-like line
 /// that names a policy, else the longest capitals heading near the top.
 fn find_title(lines: &[Line]) -> Option<String> {
+    // Up to the last "Policy" if there is one ("… Acceptable Use Policy
+    // Reviewed Spring 2024" → "… Acceptable Use Policy"), else the first
+    // "agreement", "code of conduct" or "acceptable use".
     static POLICY_WORD: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)^(.*?\b(?:policy|agreement|code of conduct|acceptable use))\b").expect("valid regex")
+        Regex::new(r"(?i)^(.*\bpolicy|.*?\b(?:agreement|code of conduct|acceptable use))\b")
+            .expect("valid regex")
     });
-    let top: Vec<&Line> = lines.iter().filter(|l| l.kind != Kind::Blank).take(30).collect();
-    if let Some(l) = top.iter().find(|l| matches!(l.kind, Kind::Heading { level: 1, .. }) && l.text.contains("policy")) {
+    let top: Vec<&Line> = lines
+        .iter()
+        .filter(|l| l.kind != Kind::Blank)
+        .take(30)
+        .collect();
+    if let Some(l) = top
+        .iter()
+        .find(|l| matches!(l.kind, Kind::Heading { level: 1, .. }) && l.text.contains("policy"))
+    {
         return Some(l.text.clone());
     }
     for l in &top {
@@ -643,17 +809,24 @@ fn find_title(lines: &[Line]) -> Option<String> {
 fn title_from_source(source: &str) -> String {
     let stem = source.rsplit(['/', '\\']).next().unwrap_or(source);
     let stem = stem.split('.').next().unwrap_or(stem);
-    stem.split(['-', '_']).filter(|w| !w.is_empty()).map(|w| {
-        let mut c = w.chars();
-        c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
-    }).collect::<Vec<_>>().join(" ")
+    stem.split(['-', '_'])
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// An explicit version or review line: "Version: 3.1", "Last reviewed: Autumn
 /// term 2019", "Reviewed Spring 2024", "Governor approved May 2024".
 fn find_version(source: &str) -> Option<String> {
     static VERSION: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?im)^\s*(?:policy\s+)?version(?:\s+number)?\s*[:\t ]\s*([^\t\n]{1,40}?)\s*$").expect("valid regex")
+        Regex::new(r"(?im)^\s*(?:policy\s+)?version(?:\s+number)?\s*[:\t ]\s*([^\t\n]{1,40}?)\s*$")
+            .expect("valid regex")
     });
     static REVIEWED: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"(?i)\b(?:last\s+reviewed|reviewed(?:\s+on)?|approved(?:\s+on)?|date of (?:issue|approval))\s*[:\t ]\s*((?:\d{1,2}\s+)?(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*|spring|summer|autumn|winter)(?:\s+term)?\s+\d{4}|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4})")
@@ -671,30 +844,44 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Policy {
-        parse_policy(&PolicySource { school: "test", source: "test.txt", text, modified: Some("2026-09-01") })
+        parse_policy(&PolicySource {
+            school: "test",
+            source: "test.txt",
+            text,
+            modified: Some("2026-09-01"),
+        })
     }
 
     #[test]
     fn dont_list_items_are_prohibitions() {
-        let p = parse("Staff Policy\n\nDo\n\n- Lock your screen.\n\nDon't\n\n- Use personal email addresses to contact parents.\n\nAny breach may lead to action.\n");
+        let p = parse(
+            "Staff Policy\n\nDo\n\n- Lock your screen.\n\nDon't\n\n- Use personal email addresses to contact parents.\n\nAny breach may lead to action.\n",
+        );
         let by_text = |t: &str| p.clauses.iter().find(|c| c.text.starts_with(t)).unwrap();
         assert_eq!(by_text("Lock").modality, Modality::Must);
         assert_eq!(by_text("Use personal").modality, Modality::MustNot);
-        assert_eq!(by_text("Use personal").heading_path.last().unwrap(), "Don't");
+        assert_eq!(
+            by_text("Use personal").heading_path.last().unwrap(),
+            "Don't"
+        );
         // A paragraph after the list is not part of it.
         assert_ne!(by_text("Any breach").heading_path.last().unwrap(), "Don't");
     }
 
     #[test]
     fn wrapped_lines_join_even_across_a_blank() {
-        let p = parse("Protection\n\nStaff should keep social networking sites (for\n\nfurther clarification see the policy) private.\n");
+        let p = parse(
+            "Protection\n\nStaff should keep social networking sites (for\n\nfurther clarification see the policy) private.\n",
+        );
         assert_eq!(p.clauses.len(), 1);
         assert!(p.clauses[0].text.contains("(for further clarification"));
     }
 
     #[test]
     fn bullets_of_every_kind() {
-        let p = parse("Rules\n\n· one things.\n• two things.\n\u{f0b7} three things.\n- four things.\no five things.\n1. six things.\na) seven things.\n(ii) eight things.\n");
+        let p = parse(
+            "Rules\n\n· one things.\n• two things.\n\u{f0b7} three things.\n- four things.\no five things.\n1. six things.\na) seven things.\n(ii) eight things.\n",
+        );
         let texts: Vec<&str> = p.clauses.iter().map(|c| c.text.as_str()).collect();
         assert_eq!(texts.len(), 8, "{texts:?}");
         assert!(texts.iter().all(|t| t.ends_with("things.")), "{texts:?}");
@@ -702,7 +889,9 @@ mod tests {
 
     #[test]
     fn signature_blocks_are_skipped() {
-        let p = parse("Agreement\n\nI have read this policy.\n\nSigned _______ \nPrint _____\nDate: ______\nSignature . . . . . . Date . . . .\nStaff Name\t\n");
+        let p = parse(
+            "Agreement\n\nI have read this policy.\n\nSigned _______ \nPrint _____\nDate: ______\nSignature . . . . . . Date . . . .\nStaff Name\t\n",
+        );
         assert_eq!(p.clauses.len(), 1);
     }
 
@@ -717,12 +906,18 @@ mod tests {
     #[test]
     fn version_line_wins_over_hash() {
         assert_eq!(parse("Policy\nVersion: 2.1\n\nText here.\n").version, "2.1");
-        assert!(parse("Some Policy\n\nText here.\n").version.starts_with("2026-09-01 #"));
+        assert!(
+            parse("Some Policy\n\nText here.\n")
+                .version
+                .starts_with("2026-09-01 #")
+        );
     }
 
     #[test]
     fn paragraphs_split_into_sentence_groups() {
-        let p = parse("Portables\n\nLaptops are insured at home. However, if they are left in a car they are not covered. Staff must lock them away.\n");
+        let p = parse(
+            "Portables\n\nLaptops are insured at home. However, if they are left in a car they are not covered. Staff must lock them away.\n",
+        );
         assert_eq!(p.clauses.len(), 2);
         assert!(p.clauses[0].text.ends_with("not covered."));
     }

@@ -7,7 +7,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
+};
 
 use crate::text;
 use crate::thesaurus::Thesaurus;
@@ -18,28 +20,291 @@ pub const TOKENIZER: &str = "policy_en";
 /// Words that carry no topic: function words and the chatter of a question
 /// typed on a phone ("just", "ok", "obvs").
 const STOPWORDS: &[&str] = &[
-    "a", "about", "above", "after", "again", "all", "allowed", "also", "alright", "am", "an", "and", "any",
-    "anyone", "anything", "are", "as", "ask", "asked", "asking", "at", "be", "because", "been", "being", "bit",
-    "both", "but", "by", "can", "cant", "could", "couldnt", "did", "do", "does", "doing", "dont", "each", "else",
-    "even", "ever", "few", "for", "from", "get", "gets", "getting", "go", "going", "got", "had", "has", "have",
-    "he", "hello", "her", "here", "hers", "hey", "hi", "him", "his", "how", "i", "id", "if", "im", "in", "into",
-    "is", "isnt", "it", "its", "ive", "just", "know", "let", "like", "lol", "loads", "lot", "lots", "may", "me",
-    "might", "mine", "more", "much", "must", "my", "need", "needs", "no", "nor", "not", "now", "obvs", "of", "off",
-    "ok", "okay", "on", "one", "only", "or", "other", "our", "ours", "out", "over", "please", "pls", "policy",
-    "quick", "quickly", "really", "rule", "rules", "said", "say", "says", "she", "should", "so", "some", "someone",
-    "something", "still", "stuff", "such", "sure", "tbh", "than", "thank", "thanks", "that", "thats", "the",
-    "their", "them", "then", "there", "theres", "these", "they", "theyre", "thing", "things", "this", "those",
-    "thru", "to", "too", "up", "us", "very", "want", "wants", "was", "we", "were", "what", "whats", "when",
-    "where", "which", "while", "who", "whom", "whose", "why", "will", "with", "wont", "would", "yeah", "yes",
-    "yet", "you", "your", "yours", "subject", "re", "fw", "fwd", "hiya", "cheers", "x", "xx", "btw", "etc",
-    "shouldnt", "wouldnt", "gonna", "wanna", "bc", "coz", "cos", "happen", "happens", "put", "way", "ways",
-    "onto", "next", "came", "come", "comes", "went", "gone", "goes", "mins", "min", "minute", "minutes", "ago",
-    "couple", "love", "loved", "lovely", "easier", "easy", "pretty", "funny", "happy", "great", "good", "nice",
-    "best", "better", "sorry", "today", "tomorrow", "yesterday", "tonight", "shes", "hes", "hers", "ill", "youre",
-    "weve", "wed", "theyll", "well", "anyway", "maybe", "probably", "basically", "literally", "actually", "totally",
-    "definitely", "though", "although", "since", "until", "whether", "every", "everyone", "everything", "nothing",
-    "via", "per", "within", "without", "through", "during", "before", "again", "around", "round", "near",
-    "given", "gave", "able", "mean", "means", "think", "thought", "guess", "wondering", "wonder", "hope", "fab",
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "all",
+    "allowed",
+    "also",
+    "alright",
+    "am",
+    "an",
+    "and",
+    "any",
+    "anyone",
+    "anything",
+    "are",
+    "as",
+    "ask",
+    "asked",
+    "asking",
+    "at",
+    "be",
+    "because",
+    "been",
+    "being",
+    "bit",
+    "both",
+    "but",
+    "by",
+    "can",
+    "cant",
+    "could",
+    "couldnt",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "dont",
+    "each",
+    "else",
+    "even",
+    "ever",
+    "few",
+    "for",
+    "from",
+    "get",
+    "gets",
+    "getting",
+    "go",
+    "going",
+    "got",
+    "had",
+    "has",
+    "have",
+    "he",
+    "hello",
+    "her",
+    "here",
+    "hers",
+    "hey",
+    "hi",
+    "him",
+    "his",
+    "how",
+    "i",
+    "id",
+    "if",
+    "im",
+    "in",
+    "into",
+    "is",
+    "isnt",
+    "it",
+    "its",
+    "ive",
+    "just",
+    "know",
+    "let",
+    "like",
+    "lol",
+    "loads",
+    "lot",
+    "lots",
+    "may",
+    "me",
+    "might",
+    "mine",
+    "more",
+    "much",
+    "must",
+    "my",
+    "need",
+    "needs",
+    "no",
+    "nor",
+    "not",
+    "now",
+    "obvs",
+    "of",
+    "off",
+    "ok",
+    "okay",
+    "on",
+    "one",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "out",
+    "over",
+    "please",
+    "pls",
+    "policy",
+    "quick",
+    "quickly",
+    "really",
+    "rule",
+    "rules",
+    "said",
+    "say",
+    "says",
+    "she",
+    "should",
+    "so",
+    "some",
+    "someone",
+    "something",
+    "still",
+    "stuff",
+    "such",
+    "sure",
+    "tbh",
+    "than",
+    "thank",
+    "thanks",
+    "that",
+    "thats",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "theres",
+    "these",
+    "they",
+    "theyre",
+    "thing",
+    "things",
+    "this",
+    "those",
+    "thru",
+    "to",
+    "too",
+    "up",
+    "us",
+    "very",
+    "want",
+    "wants",
+    "was",
+    "we",
+    "were",
+    "what",
+    "whats",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "whose",
+    "why",
+    "will",
+    "with",
+    "wont",
+    "would",
+    "yeah",
+    "yes",
+    "yet",
+    "you",
+    "your",
+    "yours",
+    "subject",
+    "re",
+    "fw",
+    "fwd",
+    "hiya",
+    "cheers",
+    "x",
+    "xx",
+    "btw",
+    "etc",
+    "shouldnt",
+    "wouldnt",
+    "gonna",
+    "wanna",
+    "bc",
+    "coz",
+    "cos",
+    "happen",
+    "happens",
+    "put",
+    "way",
+    "ways",
+    "onto",
+    "next",
+    "came",
+    "come",
+    "comes",
+    "went",
+    "gone",
+    "goes",
+    "mins",
+    "min",
+    "minute",
+    "minutes",
+    "ago",
+    "couple",
+    "love",
+    "loved",
+    "lovely",
+    "easier",
+    "easy",
+    "pretty",
+    "funny",
+    "happy",
+    "great",
+    "good",
+    "nice",
+    "best",
+    "better",
+    "sorry",
+    "today",
+    "tomorrow",
+    "yesterday",
+    "tonight",
+    "shes",
+    "hes",
+    "hers",
+    "ill",
+    "youre",
+    "weve",
+    "wed",
+    "theyll",
+    "well",
+    "anyway",
+    "maybe",
+    "probably",
+    "basically",
+    "literally",
+    "actually",
+    "totally",
+    "definitely",
+    "though",
+    "although",
+    "since",
+    "until",
+    "whether",
+    "every",
+    "everyone",
+    "everything",
+    "nothing",
+    "via",
+    "per",
+    "within",
+    "without",
+    "through",
+    "during",
+    "before",
+    "again",
+    "around",
+    "round",
+    "near",
+    "given",
+    "gave",
+    "able",
+    "mean",
+    "means",
+    "think",
+    "thought",
+    "guess",
+    "wondering",
+    "wonder",
+    "hope",
+    "fab",
 ];
 
 pub fn is_stopword(word: &str) -> bool {
@@ -69,7 +334,9 @@ pub fn prepare(source: &str) -> String {
             continue;
         }
         if c == '-' && next.is_alphabetic() && prev.is_alphabetic() {
-            let start = out.rfind(|ch: char| !ch.is_alphabetic()).map_or(0, |p| p + 1);
+            let start = out
+                .rfind(|ch: char| !ch.is_alphabetic())
+                .map_or(0, |p| p + 1);
             let prefix = &out[start..];
             if prefix.len() == 1 || prefix.eq_ignore_ascii_case("co") {
                 continue;
@@ -112,10 +379,11 @@ pub struct Concept {
 
 impl Concept {
     pub fn all_stems(&self) -> impl Iterator<Item = &str> {
-        self.alternatives.iter().flat_map(|a| a.stems.iter().map(String::as_str))
+        self.alternatives
+            .iter()
+            .flat_map(|a| a.stems.iter().map(String::as_str))
     }
 }
-
 
 /// Known words and their frequencies, for spelling correction.
 #[derive(Debug, Default)]
@@ -129,10 +397,16 @@ impl Vocabulary {
     pub fn add(&mut self, word: &str, count: u32) {
         if self.known.insert(word.to_owned()) {
             if let Some(first) = word.chars().next() {
-                self.by_initial.entry(first).or_default().push((word.to_owned(), count));
+                self.by_initial
+                    .entry(first)
+                    .or_default()
+                    .push((word.to_owned(), count));
             }
         } else if let Some(first) = word.chars().next()
-            && let Some(entry) = self.by_initial.get_mut(&first).and_then(|v| v.iter_mut().find(|(w, _)| w == word))
+            && let Some(entry) = self
+                .by_initial
+                .get_mut(&first)
+                .and_then(|v| v.iter_mut().find(|(w, _)| w == word))
         {
             entry.1 += count;
         }
@@ -213,7 +487,9 @@ pub fn concepts(
     let words: Vec<String> = words
         .into_iter()
         .map(|w| match vocabulary.correct(&w) {
-            Some(fixed) if !is_stopword(&w) && !thesaurus_knows(thesaurus, analyzer, &w) => fixed.to_owned(),
+            Some(fixed) if !is_stopword(&w) && !thesaurus_knows(thesaurus, analyzer, &w) => {
+                fixed.to_owned()
+            }
             _ => w,
         })
         .collect();
@@ -241,14 +517,20 @@ pub fn concepts(
         let own = phrase_stems(analyzer, phrase);
         let mut alternatives = Vec::new();
         if !own.is_empty() && !thesaurus.is_exclusive(phrase_key) {
-            alternatives.push(Alternative { stems: own.clone(), weight: 1.0 });
+            alternatives.push(Alternative {
+                stems: own.clone(),
+                weight: 1.0,
+            });
         }
         for (exp, relation) in expansions.unwrap_or(&[]) {
             let stems = phrase_stems(analyzer, exp);
             if stems.is_empty() || alternatives.iter().any(|a: &Alternative| a.stems == stems) {
                 continue;
             }
-            alternatives.push(Alternative { stems, weight: relation.weight() });
+            alternatives.push(Alternative {
+                stems,
+                weight: relation.weight(),
+            });
         }
         if alternatives.is_empty() || !seen.insert(alternatives[0].stems.clone()) {
             continue;
@@ -259,7 +541,9 @@ pub fn concepts(
         let own = &alternatives[0].stems;
         if let Some(twin) = out.iter_mut().find(|c| {
             c.alternatives.iter().any(|a| a.stems == *own)
-                || alternatives.iter().any(|a| a.stems == c.alternatives[0].stems)
+                || alternatives
+                    .iter()
+                    .any(|a| a.stems == c.alternatives[0].stems)
         }) {
             twin.label.push('/');
             twin.label.push_str(&phrase.join(" "));
@@ -272,7 +556,11 @@ pub fn concepts(
             }
             continue;
         }
-        out.push(Concept { label: phrase.join(" "), alternatives, asked: in_question });
+        out.push(Concept {
+            label: phrase.join(" "),
+            alternatives,
+            asked: in_question,
+        });
     }
     out
 }
@@ -303,12 +591,17 @@ fn phrase_stems(analyzer: &mut TextAnalyzer, phrase: &[String]) -> Vec<String> {
 }
 
 fn thesaurus_knows(thesaurus: &Thesaurus, analyzer: &mut TextAnalyzer, word: &str) -> bool {
-    !thesaurus.matches(std::slice::from_ref(&stem_word(analyzer, word))).is_empty()
+    !thesaurus
+        .matches(std::slice::from_ref(&stem_word(analyzer, word)))
+        .is_empty()
 }
 
 /// One word's stem (the word itself if the analyzer drops it).
 pub fn stem_word(analyzer: &mut TextAnalyzer, word: &str) -> String {
-    stems(analyzer, word).into_iter().next().unwrap_or_else(|| word.to_owned())
+    stems(analyzer, word)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| word.to_owned())
 }
 
 /// Keys a thesaurus by stems, as [`concepts`] expects.
@@ -323,7 +616,10 @@ mod tests {
 
     #[test]
     fn prepare_joins_prefixes_and_apostrophes() {
-        assert_eq!(prepare("the school's e-mail co-ordinator, well-known"), "the schools email coordinator, well-known");
+        assert_eq!(
+            prepare("the school's e-mail co-ordinator, well-known"),
+            "the schools email coordinator, well-known"
+        );
     }
 
     #[test]
@@ -333,15 +629,26 @@ mod tests {
         v.add("chromebook", 2);
         v.add("something", 1);
         assert_eq!(v.correct("chromebok"), Some("chromebook"));
-        assert_eq!(v.correct("somthing"), None, "a word seen once is no correction");
+        assert_eq!(
+            v.correct("somthing"),
+            None,
+            "a word seen once is no correction"
+        );
         assert_eq!(v.correct("parking"), None);
     }
 
     #[test]
     fn concepts_carry_thesaurus_alternatives() {
-        let t = stem_thesaurus(Thesaurus::from_toml("[[group]]\nterms = [\"memory stick\", \"usb\"]\n").unwrap());
+        let t = stem_thesaurus(
+            Thesaurus::from_toml("[[group]]\nterms = [\"memory stick\", \"usb\"]\n").unwrap(),
+        );
         let mut a = analyzer();
-        let c = concepts("Can I just use a memory stick?", &t, &Vocabulary::default(), &mut a);
+        let c = concepts(
+            "Can I just use a memory stick?",
+            &t,
+            &Vocabulary::default(),
+            &mut a,
+        );
         let labels: Vec<&str> = c.iter().map(|c| c.label.as_str()).collect();
         assert_eq!(labels, vec!["use", "memory stick"]);
         assert_eq!(c[1].alternatives[1].stems, vec!["usb"]);

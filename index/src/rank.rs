@@ -68,7 +68,11 @@ impl FieldStems {
     /// occur but apart, else the share found times `PARTIAL_CREDIT`.
     fn presence(&self, stems: &[String]) -> f32 {
         if stems.len() == 1 {
-            return if self.set.contains(&stems[0]) { 1.0 } else { 0.0 };
+            return if self.set.contains(&stems[0]) {
+                1.0
+            } else {
+                0.0
+            };
         }
         if self.seq.windows(stems.len()).any(|w| w == stems) {
             return 1.0;
@@ -114,24 +118,43 @@ pub fn concept_match(concept: &Concept, stems: &ClauseStems) -> f32 {
 /// Weighted coverage of the concepts by a clause: (matched weight, per-concept match).
 pub fn coverage(concepts: &[Concept], importance: &[f32], stems: &ClauseStems) -> (f32, Vec<f32>) {
     let per: Vec<f32> = concepts.iter().map(|c| concept_match(c, stems)).collect();
-    let matched = per.iter().zip(importance).map(|(m, w)| m.powf(MATCH_EXPONENT) * w).sum();
+    let matched = per
+        .iter()
+        .zip(importance)
+        .map(|(m, w)| m.powf(MATCH_EXPONENT) * w)
+        .sum();
     (matched, per)
 }
 
 /// Share of a clause's own content words that the question asked about: a
 /// clause that is mostly about the question beats one that mentions it in passing.
 pub fn focus(question_stems: &HashSet<&str>, stems: &ClauseStems) -> f32 {
-    let content: HashSet<&str> =
-        stems.text.seq.iter().map(String::as_str).filter(|s| !crate::query::is_stopword(s)).collect();
+    let content: HashSet<&str> = stems
+        .text
+        .seq
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !crate::query::is_stopword(s))
+        .collect();
     if content.is_empty() {
         return 0.0;
     }
-    content.iter().filter(|s| question_stems.contains(*s)).count() as f32 / content.len() as f32
+    content
+        .iter()
+        .filter(|s| question_stems.contains(*s))
+        .count() as f32
+        / content.len() as f32
 }
 
 /// Ranking score: matched weight, adjusted for focus, audience, length, and
 /// (for "who do I tell?" questions) whether the clause names someone.
-pub fn rank_score(matched: f32, focus: f32, clause: &Clause, stems: &ClauseStems, asks_who: bool) -> f32 {
+pub fn rank_score(
+    matched: f32,
+    focus: f32,
+    clause: &Clause,
+    stems: &ClauseStems,
+    asks_who: bool,
+) -> f32 {
     let mut score = matched * (1.0 - FOCUS_WEIGHT + 2.0 * FOCUS_WEIGHT * focus);
     if asks_who && !crate::modality::roles_in(&clause.text).is_empty() {
         score *= NAMES_SOMEONE_FACTOR;

@@ -13,7 +13,8 @@ use std::path::Path;
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing, TextOptions, Value,
+    Field, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
+    TextOptions, Value,
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 
@@ -33,7 +34,10 @@ pub enum IndexError {
     #[error("index: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
     #[error("index directory {path}: {source}")]
-    Dir { path: String, source: std::io::Error },
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("index directory {path}: {message}")]
     Open { path: String, message: String },
 }
@@ -54,7 +58,9 @@ struct Fields {
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let analysed = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default().set_tokenizer(TOKENIZER).set_index_option(IndexRecordOption::WithFreqs),
+        TextFieldIndexing::default()
+            .set_tokenizer(TOKENIZER)
+            .set_index_option(IndexRecordOption::WithFreqs),
     );
     let fields = Fields {
         kind: b.add_text_field("kind", STRING),
@@ -90,16 +96,24 @@ impl ClauseIndex {
     /// incompatible version is wiped and rebuilt on the next sync.
     pub fn open_in_dir(dir: &Path) -> Result<Self, IndexError> {
         let path = dir.display().to_string();
-        std::fs::create_dir_all(dir).map_err(|source| IndexError::Dir { path: path.clone(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| IndexError::Dir {
+            path: path.clone(),
+            source,
+        })?;
         let (schema, fields) = schema();
-        let directory = tantivy::directory::MmapDirectory::open(dir)
-            .map_err(|e| IndexError::Open { path: path.clone(), message: e.to_string() })?;
+        let directory =
+            tantivy::directory::MmapDirectory::open(dir).map_err(|e| IndexError::Open {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
         let index = match Index::open_or_create(directory, schema.clone()) {
             Ok(index) => index,
             Err(tantivy::TantivyError::SchemaError(message)) => {
                 return Err(IndexError::Open {
                     path,
-                    message: format!("written by another version ({message}); delete the directory to rebuild"),
+                    message: format!(
+                        "written by another version ({message}); delete the directory to rebuild"
+                    ),
                 });
             }
             Err(e) => return Err(e.into()),
@@ -115,22 +129,42 @@ impl ClauseIndex {
 
     fn with_index(index: Index, fields: Fields) -> Result<Self, IndexError> {
         index.tokenizers().register(TOKENIZER, query::analyzer());
-        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(ClauseIndex { index, reader, fields })
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(ClauseIndex {
+            index,
+            reader,
+            fields,
+        })
     }
 
+    /// What the index holds for a policy file. It covers the parsed clause
+    /// ids as well as the file's bytes, so a newer parser that cuts the same
+    /// file differently re-indexes it instead of leaving stale ids behind.
     fn fingerprint(policy: &Policy) -> String {
-        format!("v{FORMAT_VERSION}:{}:{}", policy.school, policy.content_hash)
+        let ids: Vec<&str> = policy.clauses.iter().map(|c| c.id.as_str()).collect();
+        let clauses = crate::parse::hex_hash(ids.join("\n").as_bytes(), 16);
+        format!("v{FORMAT_VERSION}:{}:{}:{clauses}", policy.school, policy.content_hash)
     }
 
     fn manifest(&self) -> Result<HashMap<String, String>, IndexError> {
         let searcher = self.reader.searcher();
-        let q = TermQuery::new(Term::from_field_text(self.fields.kind, "manifest"), IndexRecordOption::Basic);
+        let q = TermQuery::new(
+            Term::from_field_text(self.fields.kind, "manifest"),
+            IndexRecordOption::Basic,
+        );
         let n = (searcher.num_docs() as usize).max(1);
         let mut out = HashMap::new();
         for (_, addr) in searcher.search(&q, &TopDocs::with_limit(n).order_by_score())? {
             let doc: TantivyDocument = searcher.doc(addr)?;
-            let get = |f| doc.get_first(f).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            let get = |f| {
+                doc.get_first(f)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
             out.insert(get(self.fields.source), get(self.fields.fingerprint));
         }
         Ok(out)
@@ -138,12 +172,20 @@ impl ClauseIndex {
 
     /// Brings the index in step with `policies`. `progress(done, total)` is
     /// called as policies are written.
-    pub fn sync(&mut self, policies: &[Policy], progress: &mut dyn FnMut(usize, usize)) -> Result<SyncReport, IndexError> {
+    pub fn sync(
+        &mut self,
+        policies: &[Policy],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<SyncReport, IndexError> {
         let indexed = self.manifest()?;
         let mut report = SyncReport::default();
         let changed: Vec<&Policy> = policies
             .iter()
-            .filter(|p| indexed.get(&source_key(p)).is_none_or(|fp| *fp != Self::fingerprint(p)))
+            .filter(|p| {
+                indexed
+                    .get(&source_key(p))
+                    .is_none_or(|fp| *fp != Self::fingerprint(p))
+            })
             .collect();
         let wanted: std::collections::HashSet<String> = policies.iter().map(source_key).collect();
         let stale: Vec<&String> = indexed.keys().filter(|k| !wanted.contains(*k)).collect();
@@ -152,8 +194,12 @@ impl ClauseIndex {
             return Ok(report);
         }
         let total_clauses: usize = changed.iter().map(|p| p.clauses.len()).sum();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-        let mut writer: IndexWriter = self.index.writer_with_num_threads(threads, 64 * 1024 * 1024 * threads)?;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4);
+        let mut writer: IndexWriter = self
+            .index
+            .writer_with_num_threads(threads, 64 * 1024 * 1024 * threads)?;
         let f = self.fields;
         for key in stale {
             writer.delete_term(Term::from_field_text(f.source, key));
@@ -206,12 +252,20 @@ impl ClauseIndex {
 
     /// How many clauses contain `stem` in their text.
     pub fn doc_freq(&self, stem: &str) -> u64 {
-        self.reader.searcher().doc_freq(&Term::from_field_text(self.fields.text, stem)).unwrap_or(0)
+        self.reader
+            .searcher()
+            .doc_freq(&Term::from_field_text(self.fields.text, stem))
+            .unwrap_or(0)
     }
 
     /// Up to `limit` clause ids of `school` by weighted BM25 over the concepts'
     /// stems, best first.
-    pub fn candidates(&self, school: &str, concepts: &[Concept], limit: usize) -> Result<Vec<(String, f32)>, IndexError> {
+    pub fn candidates(
+        &self,
+        school: &str,
+        concepts: &[Concept],
+        limit: usize,
+    ) -> Result<Vec<(String, f32)>, IndexError> {
         let f = self.fields;
         let mut should: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for concept in concepts {
@@ -224,8 +278,14 @@ impl ClauseIndex {
                         (f.context, CONTEXT_BOOST),
                         (f.title, TITLE_BOOST),
                     ] {
-                        let tq = TermQuery::new(Term::from_field_text(field, stem), IndexRecordOption::WithFreqs);
-                        should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(tq), boost * per_stem))));
+                        let tq = TermQuery::new(
+                            Term::from_field_text(field, stem),
+                            IndexRecordOption::WithFreqs,
+                        );
+                        should.push((
+                            Occur::Should,
+                            Box::new(BoostQuery::new(Box::new(tq), boost * per_stem)),
+                        ));
                     }
                 }
             }
@@ -233,9 +293,15 @@ impl ClauseIndex {
         if should.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let school_q = TermQuery::new(Term::from_field_text(f.school, school), IndexRecordOption::Basic);
+        let school_q = TermQuery::new(
+            Term::from_field_text(f.school, school),
+            IndexRecordOption::Basic,
+        );
         let query = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(BoostQuery::new(Box::new(school_q), 0.0)) as Box<dyn Query>),
+            (
+                Occur::Must,
+                Box::new(BoostQuery::new(Box::new(school_q), 0.0)) as Box<dyn Query>,
+            ),
             (Occur::Must, Box::new(BooleanQuery::new(should))),
         ]);
         let searcher = self.reader.searcher();

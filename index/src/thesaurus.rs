@@ -62,6 +62,9 @@ pub const BROADER_WEIGHT: f32 = 0.55;
 /// A phrase as lowercase words.
 pub type Phrase = Vec<String>;
 
+/// A thesaurus phrase found in a question: (start word, length, expansions).
+pub type Match<'a> = (usize, usize, &'a [(Phrase, Relation)]);
+
 /// Query-time expansions keyed by phrase (as lowercase words).
 #[derive(Debug, Default, Clone)]
 pub struct Thesaurus {
@@ -135,12 +138,16 @@ impl Thesaurus {
 
     /// Every key phrase, for spelling correction against known vocabulary.
     pub fn words(&self) -> impl Iterator<Item = &str> {
-        self.entries.keys().flatten().chain(self.entries.values().flatten().flat_map(|(p, _)| p)).map(String::as_str)
+        self.entries
+            .keys()
+            .flatten()
+            .chain(self.entries.values().flatten().flat_map(|(p, _)| p))
+            .map(String::as_str)
     }
 
     /// Finds thesaurus phrases in `words`, longest first, without overlaps.
     /// Returns (start, len, expansions).
-    pub fn matches(&self, words: &[String]) -> Vec<(usize, usize, &[(Phrase, Relation)])> {
+    pub fn matches(&self, words: &[String]) -> Vec<Match<'_>> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < words.len() {
@@ -167,12 +174,17 @@ impl Thesaurus {
     /// Expansions stay as written; they are stemmed when searched for.
     pub fn keyed_by(self, stem: &mut dyn FnMut(&str) -> String) -> Thesaurus {
         let mut key = |p: &Phrase| p.iter().map(|w| stem(w)).collect::<Phrase>();
-        let mut out = Thesaurus { longest: self.longest, ..Default::default() };
+        let mut out = Thesaurus {
+            longest: self.longest,
+            ..Default::default()
+        };
         for (from, exps) in self.entries {
             let list = out.entries.entry(key(&from)).or_default();
             for (to, relation) in exps {
                 match list.iter_mut().find(|(p, _)| *p == to) {
-                    Some(existing) if existing.1.weight() < relation.weight() => existing.1 = relation,
+                    Some(existing) if existing.1.weight() < relation.weight() => {
+                        existing.1 = relation
+                    }
                     Some(_) => {}
                     None => list.push((to, relation)),
                 }
@@ -205,7 +217,7 @@ mod tests {
         let ws = text::words("can I use a memory stick or insta");
         let m = t.matches(&ws);
         assert_eq!(m.len(), 2);
-        assert_eq!(m[0].0, 3);
+        assert_eq!(m[0].0, 4);
         assert_eq!(m[0].2[0].0, vec!["usb", "stick"]);
         assert!(t.matches(&text::words("social media")).is_empty());
         assert!(!t.matches(&text::words("usb stick")).is_empty());

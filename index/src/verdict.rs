@@ -40,7 +40,9 @@ impl Verdict {
         match self {
             Verdict::No => "No — the policy does not allow this.",
             Verdict::Yes => "Yes — the policy allows this.",
-            Verdict::Conditional => "Only under conditions — the policy allows this only as the clause below says.",
+            Verdict::Conditional => {
+                "Only under conditions — the policy allows this only as the clause below says."
+            }
             Verdict::Info => "Here is what the policy says.",
             Verdict::None => "The policy does not answer this.",
         }
@@ -69,8 +71,7 @@ pub fn question_kind(question: &str) -> QuestionKind {
     let normalized = text::normalize(question);
     let asked: &str = normalized
         .split_inclusive(['?'])
-        .filter(|s| s.contains('?'))
-        .next_back()
+        .rfind(|s| s.contains('?'))
         .map(|s| s.rsplit(['.', '!', '\n']).next().unwrap_or(s))
         .unwrap_or(&normalized);
     let asked = asked.trim();
@@ -89,7 +90,8 @@ pub fn question_kind(question: &str) -> QuestionKind {
 /// "Who do I tell?", "who needs to know?", "who do I report it to?"
 pub fn asks_who(question: &str) -> bool {
     static WHO: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)who(?:m|se)?|report(?:ed|ing)?|tell|inform|let\s+\w+\s+know").expect("valid regex")
+        Regex::new(r"(?i)who(?:m|se)?|report(?:ed|ing)?|tell|inform|let\s+\w+\s+know")
+            .expect("valid regex")
     });
     question_kind(question) == QuestionKind::Information && WHO.is_match(question)
 }
@@ -150,7 +152,7 @@ pub fn decide(
     let exception = exception_text(clause_text);
     // "except <somewhere>" names where the ban does not apply: if the question
     // is not about that place, the ban stands.
-    let exception_applies = exception.is_some_and(|e| overlaps(e));
+    let exception_applies = exception.is_some_and(overlaps);
     let is_except = exception.is_some() && !clause_text.to_lowercase().contains("unless");
     match modality {
         Modality::MustNot => {
@@ -163,7 +165,11 @@ pub fn decide(
             }
         }
         Modality::May => {
-            if has_condition && !exception_applies { Verdict::Conditional } else { Verdict::Yes }
+            if has_condition && !exception_applies {
+                Verdict::Conditional
+            } else {
+                Verdict::Yes
+            }
         }
         Modality::Must | Modality::Should => {
             let opposite = CONTRARY.is_match(question)
@@ -183,7 +189,9 @@ pub fn decide(
         Modality::Info => {
             if exception_applies || DISCRETION.is_match(clause_text) {
                 Verdict::Yes
-            } else if RESTRICTION.is_match(clause_text) || text::normalize(clause_text).contains(" not ") {
+            } else if RESTRICTION.is_match(clause_text)
+                || text::normalize(clause_text).contains(" not ")
+            {
                 Verdict::No
             } else if has_condition {
                 Verdict::Conditional
@@ -203,22 +211,66 @@ mod tests {
         use QuestionKind::*;
         assert_eq!(question_kind("Can I use my phone on the trip?"), Permission);
         assert_eq!(question_kind("Who do I report it to?"), Information);
-        assert_eq!(question_kind("Saw something awful. What do I do?"), Information);
-        assert_eq!(question_kind("How often should I change my password?"), Information);
-        assert_eq!(question_kind("is it ok to leave the PC logged in?"), Permission);
-        assert_eq!(question_kind("Do I need to put a disclaimer on my blog?"), Information);
+        assert_eq!(
+            question_kind("Saw something awful. What do I do?"),
+            Information
+        );
+        assert_eq!(
+            question_kind("How often should I change my password?"),
+            Information
+        );
+        assert_eq!(
+            question_kind("is it ok to leave the PC logged in?"),
+            Permission
+        );
+        assert_eq!(
+            question_kind("Do I need to put a disclaimer on my blog?"),
+            Information
+        );
     }
 
     #[test]
     fn verdicts_follow_clause_and_question() {
         let none = |_: &str| false;
         let q = "Can I install this game?";
-        assert_eq!(decide(q, "Software must not be installed unless licences are held.", Modality::MustNot, &none), Verdict::Conditional);
-        assert_eq!(decide(q, "Do not install games.", Modality::MustNot, &none), Verdict::No);
-        assert_eq!(decide("Is it ok to leave my PC logged in?", "Always log out or lock your computer.", Modality::Must, &none), Verdict::No);
-        assert_eq!(decide("Who do I tell?", "Report it to the DSL.", Modality::Must, &none), Verdict::Info);
         assert_eq!(
-            decide("Can I post photos on Facebook?", "Staff must not share images except on the school website with consent.", Modality::MustNot, &none),
+            decide(
+                q,
+                "Software must not be installed unless licences are held.",
+                Modality::MustNot,
+                &none
+            ),
+            Verdict::Conditional
+        );
+        assert_eq!(
+            decide(q, "Do not install games.", Modality::MustNot, &none),
+            Verdict::No
+        );
+        assert_eq!(
+            decide(
+                "Is it ok to leave my PC logged in?",
+                "Always log out or lock your computer.",
+                Modality::Must,
+                &none
+            ),
+            Verdict::No
+        );
+        assert_eq!(
+            decide(
+                "Who do I tell?",
+                "Report it to the DSL.",
+                Modality::Must,
+                &none
+            ),
+            Verdict::Info
+        );
+        assert_eq!(
+            decide(
+                "Can I post photos on Facebook?",
+                "Staff must not share images except on the school website with consent.",
+                Modality::MustNot,
+                &none
+            ),
             Verdict::No
         );
     }

@@ -1,0 +1,145 @@
+//! `ask` and `clauses` on the shipped example school, as staff and policy
+//! authors use them.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use crate::support::{
+    EXAMPLE_VERSION, Sandbox, clause_list, clauses_json, example_policy, example_policy_text, normalize_ws,
+    quoted_passages, run_in, str_field,
+};
+
+pub const WHATSAPP_QUESTION: &str = "Can I use WhatsApp to message the parents in my class?";
+pub const PASSWORD_QUESTION: &str = "Can I share my password with a colleague?";
+const OFF_TOPIC_QUESTION: &str = "Where do I park my car for the staff parking permit?";
+
+const VERDICTS: &[&str] = &["no", "yes", "conditional", "info", "none"];
+const MODALITIES: &[&str] = &["must-not", "must", "should", "may", "info"];
+
+/// The reply quotes at least one clause, every quote is in the policy word for
+/// word, the first is about `topic`, and the citation names the policy version.
+#[track_caller]
+fn assert_quotes_policy(reply: &str, topic: &str) {
+    let policy = example_policy_text();
+    let quotes = quoted_passages(reply);
+    assert!(!quotes.is_empty(), "the reply quotes no clause:\n{reply}");
+    for quote in &quotes {
+        assert!(
+            policy.contains(&normalize_ws(quote)),
+            "quoted text is not word for word from the policy: {quote:?}\nreply:\n{reply}"
+        );
+    }
+    assert!(
+        quotes[0].to_lowercase().contains(topic),
+        "the first quoted clause is not about {topic:?}: {:?}\nreply:\n{reply}",
+        quotes[0]
+    );
+    assert!(reply.contains(EXAMPLE_VERSION), "the citation does not give the policy version:\n{reply}");
+}
+
+#[test]
+fn ask_whatsapp_question_quotes_the_clause() {
+    let run = Sandbox::example().run(["ask", WHATSAPP_QUESTION]);
+    run.assert_success();
+    assert_quotes_policy(&run.stdout, "whatsapp");
+}
+
+#[test]
+fn ask_password_sharing_question_quotes_the_clause() {
+    let run = Sandbox::example().run(["ask", PASSWORD_QUESTION]);
+    run.assert_success();
+    assert_quotes_policy(&run.stdout, "password");
+}
+
+/// The fields a caller of `ask --json` relies on, checked for any answer.
+#[track_caller]
+fn assert_answer_shape(answer: &Value) {
+    assert!(answer["answered"].is_boolean(), "answered is not a bool: {answer}");
+    let verdict = str_field(answer, "verdict");
+    assert!(VERDICTS.contains(&verdict), "unknown verdict {verdict:?}: {answer}");
+    let confidence = answer["confidence"].as_f64().unwrap_or_else(|| panic!("confidence is not a number: {answer}"));
+    assert!((0.0..=1.0).contains(&confidence), "confidence {confidence} is outside 0-1");
+    let citations = answer["citations"].as_array().unwrap_or_else(|| panic!("citations is not an array: {answer}"));
+    assert!(citations.len() <= 3, "more than 3 citations: {answer}");
+    assert!(!str_field(answer, "reply").trim().is_empty(), "empty reply: {answer}");
+}
+
+#[test]
+fn ask_json_has_the_answer_fields() {
+    let sandbox = Sandbox::example();
+    let policy = example_policy_text();
+    for (question, topic) in [(WHATSAPP_QUESTION, "whatsapp"), (PASSWORD_QUESTION, "password")] {
+        let answer = sandbox.ask_json(question);
+        assert_answer_shape(&answer);
+        assert_eq!(answer["answered"], true, "{question}: not answered: {answer}");
+        assert_eq!(answer["verdict"], "no", "{question}: the policy forbids this: {answer}");
+        let citations = answer["citations"].as_array().expect("citations");
+        assert!(!citations.is_empty(), "{question}: answered without a citation: {answer}");
+        assert!(str_field(&citations[0], "text").to_lowercase().contains(topic), "{question}: first citation: {answer}");
+        let reply = str_field(&answer, "reply");
+        for c in citations {
+            let text = str_field(c, "text");
+            assert!(policy.contains(&normalize_ws(text)), "citation is not word for word: {text:?}");
+            assert!(reply.contains(text), "the reply does not quote the cited clause {text:?}:\n{reply}");
+            assert!(str_field(c, "reference").contains(EXAMPLE_VERSION), "reference without version: {c}");
+        }
+    }
+}
+
+#[test]
+fn ask_off_topic_question_is_declined_plainly() {
+    let sandbox = Sandbox::example();
+    let answer = sandbox.ask_json(OFF_TOPIC_QUESTION);
+    assert_answer_shape(&answer);
+    assert_eq!(answer["answered"], false, "an off-topic question was answered: {answer}");
+    assert_eq!(answer["verdict"], "none", "{answer}");
+    assert_eq!(answer["citations"].as_array().map(Vec::len), Some(0), "a declined answer cites nothing: {answer}");
+
+    let run = sandbox.run(["ask", OFF_TOPIC_QUESTION]);
+    run.assert_success();
+    let reply = run.stdout.to_lowercase().replace('’', "'");
+    assert!(
+        ["couldn't find", "could not find", "does not answer", "doesn't answer", "does not cover"]
+            .iter()
+            .any(|p| reply.contains(p)),
+        "the reply does not say plainly that the policy has no answer:\n{}",
+        run.stdout
+    );
+    assert!(quoted_passages(&run.stdout).is_empty(), "a declined reply quotes a clause:\n{}", run.stdout);
+}
+
+#[test]
+fn clauses_lists_the_example_policy() {
+    let policy = example_policy();
+    let run = run_in(policy.parent().unwrap(), ["clauses".as_ref(), policy.as_os_str()]);
+    run.assert_success();
+    assert!(run.stdout.contains(EXAMPLE_VERSION), "no version in:\n{}", run.stdout);
+    assert!(run.stdout.contains("Never share your password with anyone"), "a clause is missing:\n{}", run.stdout);
+    assert!(run.stdout.contains("must-not"), "no modality shown:\n{}", run.stdout);
+}
+
+#[test]
+fn clauses_json_gives_id_modality_and_heading_path() {
+    let policy = clauses_json(&example_policy());
+    let clauses = clause_list(&policy);
+    assert!(!clauses.is_empty(), "no clauses: {policy}");
+    let mut ids = HashSet::new();
+    for c in clauses {
+        let id = str_field(c, "id");
+        assert!(!id.is_empty(), "empty id: {c}");
+        assert!(ids.insert(id.to_owned()), "duplicate id {id}");
+        assert!(MODALITIES.contains(&str_field(c, "modality")), "unknown modality: {c}");
+        let path = c["heading_path"].as_array().unwrap_or_else(|| panic!("heading_path is not an array: {c}"));
+        assert!(!path.is_empty() && path.iter().all(Value::is_string), "bad heading_path: {c}");
+    }
+
+    let donts: Vec<&Value> = clauses
+        .iter()
+        .filter(|c| c["heading_path"].as_array().and_then(|p| p.last()).and_then(Value::as_str) == Some("Don't"))
+        .collect();
+    assert_eq!(donts.len(), 5, "the example's \"Don't\" list has 5 items: {donts:?}");
+    for c in donts {
+        assert_eq!(c["modality"], "must-not", "an item of a \"Don't\" list is a prohibition: {c}");
+    }
+}

@@ -1,0 +1,313 @@
+//! Shared helpers: run the real binary, build a throwaway config and policy
+//! folders in a temp dir, and compare text the way the policy reads.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The binary under test, built by cargo for this test target.
+pub const BIN: &str = env!("CARGO_BIN_EXE_policybot");
+
+/// The version line of the shipped example policy, as citations must show it.
+pub const EXAMPLE_VERSION: &str = "version 2026-09-01";
+
+/// The repository root (the workspace).
+pub fn repo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The shipped example school's policy folder.
+pub fn example_policies() -> PathBuf {
+    repo_dir().join("policies").join("oakfield")
+}
+
+/// The shipped example policy file.
+pub fn example_policy() -> PathBuf {
+    example_policies().join("ict-acceptable-use.txt")
+}
+
+/// The example policy's text, whitespace-normalised.
+pub fn example_policy_text() -> String {
+    normalize_ws(&read(&example_policy()))
+}
+
+/// `../shared` next to the repository (evaluation set and corpus). Missing is
+/// a failure in CI, where the eval must run, and a skip elsewhere.
+pub fn shared_dir() -> Option<PathBuf> {
+    let dir = repo_dir().join("..").join("shared");
+    if dir.join("eval").join("dev.yaml").is_file() && dir.join("corpus").is_dir() {
+        return Some(dir);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{} (eval/dev.yaml and corpus/) is missing; CI must run the eval test", dir.display());
+    }
+    eprintln!("note: {} not found; skipping the eval test", dir.display());
+    None
+}
+
+/// Every run of whitespace to one space, trimmed: wrapped lines in a policy
+/// file compare equal to the same clause quoted on one line.
+pub fn normalize_ws(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The passages a reply quotes “like this”.
+pub fn quoted_passages(reply: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = reply;
+    while let Some(start) = rest.find('“') {
+        let after = &rest[start + '“'.len_utf8()..];
+        let Some(end) = after.find('”') else { break };
+        out.push(after[..end].to_owned());
+        rest = &after[end + '”'.len_utf8()..];
+    }
+    out
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+pub fn write(path: &Path, contents: impl AsRef<[u8]>) {
+    std::fs::write(path, contents).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+/// A TOML basic string holding `text`.
+pub fn toml_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One finished run of the binary.
+pub struct Run {
+    pub command: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` exited with {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.command, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Run {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        assert!(self.success(), "expected success: {self}");
+        self
+    }
+
+    /// Failed cleanly: a non-zero exit code (not killed by a signal) and no panic.
+    #[track_caller]
+    pub fn assert_failure(&self) -> &Self {
+        assert!(matches!(self.code, Some(c) if c != 0), "expected a non-zero exit: {self}");
+        self.assert_no_panic();
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_no_panic(&self) -> &Self {
+        assert!(!self.stderr.contains("panicked"), "the binary panicked: {self}");
+        self
+    }
+
+    /// stdout parsed as JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self}"))
+    }
+
+    /// The stderr lines that name `file` (its file name) and contain any of
+    /// `words` (case-insensitive): the message a user is told to read.
+    #[track_caller]
+    pub fn assert_reports(&self, file: &Path, words: &[&str]) -> String {
+        let name = file.file_name().expect("a file name").to_string_lossy().into_owned();
+        let line = self.stderr.lines().find(|l| {
+            let lower = l.to_lowercase();
+            l.contains(&name) && words.iter().any(|w| lower.contains(&w.to_lowercase()))
+        });
+        match line {
+            Some(l) => l.to_owned(),
+            None => panic!("expected a message naming {name} and saying one of {words:?}: {self}"),
+        }
+    }
+
+    #[track_caller]
+    pub fn assert_stderr_contains(&self, words: &[&str]) -> &Self {
+        let lower = self.stderr.to_lowercase();
+        for w in words {
+            assert!(lower.contains(&w.to_lowercase()), "expected stderr to mention {w:?}: {self}");
+        }
+        self
+    }
+}
+
+/// Runs the binary in `cwd` with a clean environment (no config or log
+/// overrides, no backtraces).
+pub fn run_in<I, S>(cwd: &Path, args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let command = std::iter::once("policybot".to_owned())
+        .chain(args.iter().map(|a| {
+            let a = a.to_string_lossy();
+            if a.chars().count() > 80 { format!("{}…", a.chars().take(80).collect::<String>()) } else { a.into() }
+        }))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let output = Command::new(BIN)
+        .args(&args)
+        .current_dir(cwd)
+        .env_remove("POLICYBOT_CONFIG")
+        .env_remove("POLICYBOT_LOG")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {BIN}: {e}"));
+    Run {
+        command,
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A temp dir holding a config (`policybot.toml`), its index and any policy
+/// folders a test makes. Removed when dropped.
+pub struct Sandbox {
+    dir: TempDir,
+}
+
+impl Sandbox {
+    /// An empty sandbox; call [`Sandbox::write_config`] before running commands that need one.
+    pub fn empty() -> Self {
+        Sandbox { dir: tempfile::Builder::new().prefix("policybot-it-").tempdir().expect("temp dir") }
+    }
+
+    /// A sandbox whose config has the given schools (id, policy folder).
+    pub fn with_schools(schools: &[(&str, &Path)]) -> Self {
+        let sandbox = Sandbox::empty();
+        sandbox.write_config(schools);
+        sandbox
+    }
+
+    /// A sandbox whose one school is the shipped example school.
+    pub fn example() -> Self {
+        Sandbox::with_schools(&[("oakfield", &example_policies())])
+    }
+
+    /// A sandbox whose one school ("school") has its policies in a fresh
+    /// folder holding a copy of the example policy as `good.txt`.
+    pub fn with_copied_example() -> (Self, PathBuf) {
+        let sandbox = Sandbox::empty();
+        let dir = sandbox.policy_dir("policies");
+        copy(&example_policy(), &dir.join("good.txt"));
+        sandbox.write_config(&[("school", &dir)]);
+        (sandbox, dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("policybot.toml")
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.path().join("index")
+    }
+
+    /// A new, empty folder inside the sandbox.
+    pub fn policy_dir(&self, name: &str) -> PathBuf {
+        let dir = self.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        dir
+    }
+
+    /// Writes the config: the index inside the sandbox, one `[[school]]` per entry.
+    pub fn write_config(&self, schools: &[(&str, &Path)]) {
+        let mut toml = format!("index_dir = {}\n", toml_string(&self.index_dir().to_string_lossy()));
+        for (id, policies) in schools {
+            toml.push_str(&format!(
+                "\n[[school]]\nid = {}\npolicies = {}\n",
+                toml_string(id),
+                toml_string(&policies.to_string_lossy())
+            ));
+        }
+        write(&self.config_path(), toml);
+    }
+
+    /// Runs `policybot --config <sandbox config> ARGS…` inside the sandbox.
+    pub fn run<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let config = self.config_path();
+        let mut all: Vec<std::ffi::OsString> = vec!["--config".into(), config.into_os_string()];
+        all.extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        run_in(self.path(), all)
+    }
+
+    /// `ask QUESTION --json`, which must succeed, parsed.
+    #[track_caller]
+    pub fn ask_json(&self, question: &str) -> Value {
+        self.run(["ask", question, "--json"]).assert_success().json()
+    }
+
+    /// `index --json`, which must succeed, parsed.
+    #[track_caller]
+    pub fn index_json(&self) -> Value {
+        self.run(["index", "--json"]).assert_success().json()
+    }
+}
+
+pub fn copy(from: &Path, to: &Path) {
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copying {} to {}: {e}", from.display(), to.display()));
+}
+
+/// `policybot clauses FILE --json`, which must succeed, parsed.
+#[track_caller]
+pub fn clauses_json(file: &Path) -> Value {
+    let cwd = file.parent().expect("a folder");
+    run_in(cwd, [OsStr::new("clauses"), file.as_os_str(), OsStr::new("--json")]).assert_success().json()
+}
+
+/// The `clauses` array of a `clauses --json` document.
+#[track_caller]
+pub fn clause_list(policy: &Value) -> &Vec<Value> {
+    policy["clauses"].as_array().unwrap_or_else(|| panic!("no clauses array in {policy}"))
+}
+
+/// A string field of a JSON object.
+#[track_caller]
+pub fn str_field<'a>(value: &'a Value, key: &str) -> &'a str {
+    value[key].as_str().unwrap_or_else(|| panic!("{key:?} is not a string in {value}"))
+}
