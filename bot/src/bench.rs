@@ -53,8 +53,10 @@ pub fn run(clauses: usize, questions: usize, json: bool) -> Result<()> {
     let on_disk = build(policies, ClauseIndex::open_in_dir(dir.path())?, "disk index")?;
 
     let asked = generate_questions(&mut rng, questions + WARM_UP);
-    let asks: Vec<(String, &str)> =
-        asked.into_iter().map(|q| (q, schools[rng.below(schools.len())].as_str())).collect();
+    let asks: Vec<(String, &str)> = asked
+        .into_iter()
+        .map(|q| (q, schools[rng.below(schools.len())].as_str()))
+        .collect();
     let latency = measure_latency(&on_disk.engine, &asks)?;
 
     let parse_rate = rate(total, parse_seconds);
@@ -191,7 +193,11 @@ struct Latency {
 
 impl Latency {
     fn answered_share(&self) -> f64 {
-        if self.timed == 0 { 0.0 } else { self.answered as f64 / self.timed as f64 }
+        if self.timed == 0 {
+            0.0
+        } else {
+            self.answered as f64 / self.timed as f64
+        }
     }
 }
 
@@ -209,13 +215,20 @@ fn measure_latency(engine: &Engine, asks: &[(String, &str)]) -> Result<Latency> 
         let start = Instant::now();
         let answer = engine.answer(question, &asker);
         let elapsed = start.elapsed();
-        if answer.with_context(|| format!("answering {question:?} for {school}"))?.answered {
+        if answer
+            .with_context(|| format!("answering {question:?} for {school}"))?
+            .answered
+        {
             answered += 1;
         }
         millis.push(elapsed.as_secs_f64() * 1e3);
     }
     millis.sort_by(f64::total_cmp);
-    let mean = if millis.is_empty() { 0.0 } else { millis.iter().sum::<f64>() / millis.len() as f64 };
+    let mean = if millis.is_empty() {
+        0.0
+    } else {
+        millis.iter().sum::<f64>() / millis.len() as f64
+    };
     Ok(Latency {
         timed: millis.len(),
         answered,
@@ -237,7 +250,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn rate(count: usize, seconds: f64) -> f64 {
-    if seconds > 0.0 { count as f64 / seconds } else { f64::INFINITY }
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        f64::INFINITY
+    }
 }
 
 fn per_sec(rate: f64) -> String {
@@ -249,7 +266,13 @@ fn per_sec(rate: f64) -> String {
 }
 
 fn seconds(s: f64) -> String {
-    if s >= 10.0 { format!("{s:.0} s") } else if s >= 1.0 { format!("{s:.1} s") } else { format!("{s:.2} s") }
+    if s >= 10.0 {
+        format!("{s:.0} s")
+    } else if s >= 1.0 {
+        format!("{s:.1} s")
+    } else {
+        format!("{s:.2} s")
+    }
 }
 
 fn pass(ok: bool) -> &'static str {
@@ -297,15 +320,48 @@ impl Rng {
 // ---------------------------------------------------------------- vocabulary
 
 const PLACES: &[&str] = &[
-    "Oakfield", "Riverside", "Hillcrest", "Meadowbank", "Ashworth", "Kingsway", "Brookside", "Elmhurst", "Westgate",
-    "Fairfield", "Greenacres", "Holly Bank", "Larkrise", "Millbrook", "Northfield", "Parkside", "Queensbury",
-    "Redwood", "Stonebridge", "Thornhill", "Woodlands", "Castleford", "Beechwood", "Abbey Lane", "Willow Green",
+    "Oakfield",
+    "Riverside",
+    "Hillcrest",
+    "Meadowbank",
+    "Ashworth",
+    "Kingsway",
+    "Brookside",
+    "Elmhurst",
+    "Westgate",
+    "Fairfield",
+    "Greenacres",
+    "Holly Bank",
+    "Larkrise",
+    "Millbrook",
+    "Northfield",
+    "Parkside",
+    "Queensbury",
+    "Redwood",
+    "Stonebridge",
+    "Thornhill",
+    "Woodlands",
+    "Castleford",
+    "Beechwood",
+    "Abbey Lane",
+    "Willow Green",
 ];
-const SCHOOL_KINDS: &[&str] = &["Primary", "Infant", "Junior", "High", "Community", "Academy", "Secondary", "Middle"];
-const FIRST_NAMES: &[&str] =
-    &["Priya", "Tom", "Hannah", "Gareth", "Sam", "Aisha", "David", "Chloe", "Imran", "Rachel", "Owen", "Fiona"];
-const SURNAMES: &[&str] =
-    &["Raman", "Okafor", "Price", "Lloyd", "Ellis", "Khan", "Hughes", "Walsh", "Patel", "Murray", "Jones", "Byrne"];
+const SCHOOL_KINDS: &[&str] = &[
+    "Primary",
+    "Infant",
+    "Junior",
+    "High",
+    "Community",
+    "Academy",
+    "Secondary",
+    "Middle",
+];
+const FIRST_NAMES: &[&str] = &[
+    "Priya", "Tom", "Hannah", "Gareth", "Sam", "Aisha", "David", "Chloe", "Imran", "Rachel", "Owen", "Fiona",
+];
+const SURNAMES: &[&str] = &[
+    "Raman", "Okafor", "Price", "Lloyd", "Ellis", "Khan", "Hughes", "Walsh", "Patel", "Murray", "Jones", "Byrne",
+];
 const TITLES: &[&str] = &["Mrs", "Mr", "Ms", "Dr"];
 const ROLES: &[&str] = &[
     "Headteacher",
@@ -345,11 +401,30 @@ const SUBSECTION_TITLES: &[&str] = &[
     "Guidance for new staff",
 ];
 /// Singular; the plural adds an "s".
-const DEVICES: &[&str] =
-    &["school laptop", "school iPad", "school camera", "Chromebook", "school tablet", "visualiser", "desktop computer"];
-const PERSONAL_DEVICES: &[&str] =
-    &["own phone", "personal mobile phone", "personal tablet", "smartwatch", "home laptop", "personal camera"];
-const STORAGE: &[&str] = &["USB stick", "memory stick", "pen drive", "portable hard drive", "SD card"];
+const DEVICES: &[&str] = &[
+    "school laptop",
+    "school iPad",
+    "school camera",
+    "Chromebook",
+    "school tablet",
+    "visualiser",
+    "desktop computer",
+];
+const PERSONAL_DEVICES: &[&str] = &[
+    "own phone",
+    "personal mobile phone",
+    "personal tablet",
+    "smartwatch",
+    "home laptop",
+    "personal camera",
+];
+const STORAGE: &[&str] = &[
+    "USB stick",
+    "memory stick",
+    "pen drive",
+    "portable hard drive",
+    "SD card",
+];
 const DATA: &[&str] = &[
     "pupil data",
     "pupil reports",
@@ -362,8 +437,13 @@ const DATA: &[&str] = &[
     "login details",
     "passwords",
 ];
-const MEDIA: &[&str] =
-    &["photographs of pupils", "videos of pupils", "images of children", "class photos", "recordings of lessons"];
+const MEDIA: &[&str] = &[
+    "photographs of pupils",
+    "videos of pupils",
+    "images of children",
+    "class photos",
+    "recordings of lessons",
+];
 const CHANNELS: &[&str] = &[
     "social media",
     "WhatsApp",
@@ -375,8 +455,14 @@ const CHANNELS: &[&str] = &[
     "text message",
     "Facebook Messenger",
 ];
-const SCHOOL_CHANNELS: &[&str] =
-    &["school email", "ParentLink", "Microsoft Teams", "Google Classroom", "the school website", "the school app"];
+const SCHOOL_CHANNELS: &[&str] = &[
+    "school email",
+    "ParentLink",
+    "Microsoft Teams",
+    "Google Classroom",
+    "the school website",
+    "the school app",
+];
 const AUDIENCES: &[&str] = &[
     "parents",
     "pupils",
@@ -425,12 +511,29 @@ const CONCERNS: &[&str] = &[
     "a phishing email",
     "an image of a pupil posted online",
 ];
-const FILTERED: &[&str] =
-    &["gambling sites", "social networking sites", "streaming services", "gaming websites", "chat rooms", "file-sharing sites"];
-const SOFTWARE: &[&str] =
-    &["software", "apps", "browser extensions", "games", "screen recording tools", "AI chatbots"];
-const SHARE_VERBS: &[(&str, &str)] =
-    &[("share", "with"), ("send", "to"), ("forward", "to"), ("disclose", "to"), ("show", "to")];
+const FILTERED: &[&str] = &[
+    "gambling sites",
+    "social networking sites",
+    "streaming services",
+    "gaming websites",
+    "chat rooms",
+    "file-sharing sites",
+];
+const SOFTWARE: &[&str] = &[
+    "software",
+    "apps",
+    "browser extensions",
+    "games",
+    "screen recording tools",
+    "AI chatbots",
+];
+const SHARE_VERBS: &[(&str, &str)] = &[
+    ("share", "with"),
+    ("send", "to"),
+    ("forward", "to"),
+    ("disclose", "to"),
+    ("show", "to"),
+];
 const INCIDENTS: &[&str] = &[
     "a pupil sees something inappropriate",
     "a parent messages me on Facebook",
@@ -455,7 +558,10 @@ const OFF_TOPIC: &[&str] = &[
 
 fn cap(s: &str) -> String {
     let mut chars = s.chars();
-    chars.next().map(|f| f.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    chars
+        .next()
+        .map(|f| f.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------- corpus
@@ -481,7 +587,11 @@ fn generate_corpus(rng: &mut Rng, clauses: usize) -> Vec<GeneratedPolicy> {
 fn generate_policy(rng: &mut Rng, number: usize, target: usize) -> GeneratedPolicy {
     let school = format!("school-{number:04}");
     let name = format!("{} {} School", rng.pick(PLACES), rng.pick(SCHOOL_KINDS));
-    let mut w = Writer { text: String::with_capacity(target * 110), planned: 0, target };
+    let mut w = Writer {
+        text: String::with_capacity(target * 110),
+        planned: 0,
+        target,
+    };
     w.line(&format!("{name} — Staff ICT Acceptable Use Policy"));
     w.blank();
     // Tab rows: each is a clause, and the role rows name the school's contacts.
@@ -498,7 +608,11 @@ fn generate_policy(rng: &mut Rng, number: usize, target: usize) -> GeneratedPoli
     }
     w.blank();
     w.line("Signed ______________________   Date __________");
-    GeneratedPolicy { source: format!("{school}/staff-aup.txt"), school, text: w.text }
+    GeneratedPolicy {
+        source: format!("{school}/staff-aup.txt"),
+        school,
+        text: w.text,
+    }
 }
 
 /// Policy text under construction, counting the clauses the parser will make of it.
@@ -574,7 +688,9 @@ impl Writer {
 /// heading, item or form field.
 fn wrap(text: &str, width: usize) -> Vec<String> {
     // Words a signature block starts with ("class ____", "date ____").
-    const FORM_WORDS: &[&str] = &["class", "pupil", "parent", "carer", "name", "date", "role", "position", "print", "sign"];
+    const FORM_WORDS: &[&str] = &[
+        "class", "pupil", "parent", "carer", "name", "date", "role", "position", "print", "sign",
+    ];
     let words: Vec<&str> = text.split(' ').collect();
     let mut lines = Vec::new();
     let mut line = String::new();
@@ -651,12 +767,34 @@ fn statement(rng: &mut Rng) -> String {
             let (verb, to) = SHARE_VERBS[rng.below(SHARE_VERBS.len())];
             format!("Staff must not {verb} {} {to} {}.", rng.pick(DATA), rng.pick(AUDIENCES))
         }
-        1 => format!("Staff must not use {} to contact {} {}.", rng.pick(CHANNELS), rng.pick(AUDIENCES), rng.pick(CONTEXTS)),
-        2 => format!("Always lock your {} when you leave it unattended {}.", rng.pick(DEVICES), rng.pick(CONTEXTS)),
-        3 => format!("Only take {} {} with permission from {}.", rng.pick(MEDIA), rng.pick(CONTEXTS), rng.pick(PEOPLE)),
-        4 => format!("{} must be stored on the school network and never on a {}.", cap(rng.pick(DATA)), rng.pick(STORAGE)),
+        1 => format!(
+            "Staff must not use {} to contact {} {}.",
+            rng.pick(CHANNELS),
+            rng.pick(AUDIENCES),
+            rng.pick(CONTEXTS)
+        ),
+        2 => format!(
+            "Always lock your {} when you leave it unattended {}.",
+            rng.pick(DEVICES),
+            rng.pick(CONTEXTS)
+        ),
+        3 => format!(
+            "Only take {} {} with permission from {}.",
+            rng.pick(MEDIA),
+            rng.pick(CONTEXTS),
+            rng.pick(PEOPLE)
+        ),
+        4 => format!(
+            "{} must be stored on the school network and never on a {}.",
+            cap(rng.pick(DATA)),
+            rng.pick(STORAGE)
+        ),
         5 => format!("Report {} to {} immediately.", rng.pick(CONCERNS), rng.pick(PEOPLE)),
-        6 => format!("{}s may be used {} for school business only.", cap(rng.pick(DEVICES)), rng.pick(CONTEXTS)),
+        6 => format!(
+            "{}s may be used {} for school business only.",
+            cap(rng.pick(DEVICES)),
+            rng.pick(CONTEXTS)
+        ),
         7 => format!(
             "Passwords must be at least {} characters long and changed every {}.",
             rng.range(8, 14),
@@ -667,8 +805,16 @@ fn statement(rng: &mut Rng) -> String {
             rng.pick(FILTERED),
             rng.pick(PEOPLE)
         ),
-        9 => format!("Never leave a {} in a car or unattended {}.", rng.pick(DEVICES), rng.pick(CONTEXTS)),
-        10 => format!("Personal devices are not permitted {} unless agreed with {}.", rng.pick(CONTEXTS), rng.pick(PEOPLE)),
+        9 => format!(
+            "Never leave a {} in a car or unattended {}.",
+            rng.pick(DEVICES),
+            rng.pick(CONTEXTS)
+        ),
+        10 => format!(
+            "Personal devices are not permitted {} unless agreed with {}.",
+            rng.pick(CONTEXTS),
+            rng.pick(PEOPLE)
+        ),
         11 => format!("Encrypt any {} that holds {}.", rng.pick(STORAGE), rng.pick(DATA)),
         12 => format!(
             "{} taken {} must be deleted from the {} once they are uploaded to the school network.",
@@ -676,7 +822,12 @@ fn statement(rng: &mut Rng) -> String {
             rng.pick(CONTEXTS),
             rng.pick(DEVICES)
         ),
-        13 => format!("Use of {} {} is monitored by {}.", rng.pick(SCHOOL_CHANNELS), rng.pick(CONTEXTS), rng.pick(PEOPLE)),
+        13 => format!(
+            "Use of {} {} is monitored by {}.",
+            rng.pick(SCHOOL_CHANNELS),
+            rng.pick(CONTEXTS),
+            rng.pick(PEOPLE)
+        ),
         14 => format!(
             "Staff should not install {} on a {} without approval from {}.",
             rng.pick(SOFTWARE),
@@ -696,14 +847,26 @@ fn statement(rng: &mut Rng) -> String {
 fn do_item(rng: &mut Rng) -> String {
     match rng.below(10) {
         0 => format!("Lock your screen when you leave your {} unattended.", rng.pick(DEVICES)),
-        1 => format!("Use your school email account for all correspondence with {}.", rng.pick(AUDIENCES)),
+        1 => format!(
+            "Use your school email account for all correspondence with {}.",
+            rng.pick(AUDIENCES)
+        ),
         2 => format!("Check the recipient list before sending {} by email.", rng.pick(DATA)),
         3 => format!("Report {} to {}.", rng.pick(CONCERNS), rng.pick(PEOPLE)),
         4 => format!("Keep {} on the school network or in a locked cupboard.", rng.pick(DATA)),
         5 => format!("Log out of {} at the end of each session.", rng.pick(SCHOOL_CHANNELS)),
         6 => format!("Store {} only on the school network.", rng.pick(MEDIA)),
-        7 => format!("Ask {} before installing {} on a {}.", rng.pick(PEOPLE), rng.pick(SOFTWARE), rng.pick(DEVICES)),
-        8 => format!("Speak to {} if you are unsure whether {} can be shared.", rng.pick(PEOPLE), rng.pick(MEDIA)),
+        7 => format!(
+            "Ask {} before installing {} on a {}.",
+            rng.pick(PEOPLE),
+            rng.pick(SOFTWARE),
+            rng.pick(DEVICES)
+        ),
+        8 => format!(
+            "Speak to {} if you are unsure whether {} can be shared.",
+            rng.pick(PEOPLE),
+            rng.pick(MEDIA)
+        ),
         _ => format!("Use {} to contact {}.", rng.pick(SCHOOL_CHANNELS), rng.pick(AUDIENCES)),
     }
 }
@@ -715,7 +878,11 @@ fn dont_item(rng: &mut Rng) -> String {
         1 => format!("Give your personal mobile number to {}.", rng.pick(AUDIENCES)),
         2 => format!("Share {} {}.", rng.pick(DATA), rng.pick(CONTEXTS)),
         3 => format!("Plug a personal {} into a {}.", rng.pick(STORAGE), rng.pick(DEVICES)),
-        4 => format!("Accept friend requests from {} on {}.", rng.pick(AUDIENCES), rng.pick(CHANNELS)),
+        4 => format!(
+            "Accept friend requests from {} on {}.",
+            rng.pick(AUDIENCES),
+            rng.pick(CHANNELS)
+        ),
         5 => format!("Post {} on {}.", rng.pick(MEDIA), rng.pick(CHANNELS)),
         6 => format!("Leave a {} logged in {}.", rng.pick(DEVICES), rng.pick(CONTEXTS)),
         7 => format!("Take {} on your {}.", rng.pick(MEDIA), rng.pick(PERSONAL_DEVICES)),
@@ -747,13 +914,24 @@ fn question(rng: &mut Rng) -> String {
         ),
         2 => format!("Who do I tell if {}?", rng.pick(INCIDENTS)),
         3 => format!("Can I share {} with {}?", rng.pick(DATA), rng.pick(AUDIENCES)),
-        4 => format!("Am I allowed to message {} on {}?", rng.pick(AUDIENCES), rng.pick(CHANNELS)),
+        4 => format!(
+            "Am I allowed to message {} on {}?",
+            rng.pick(AUDIENCES),
+            rng.pick(CHANNELS)
+        ),
         5 => format!("Is it ok to put {} on a {}?", rng.pick(DATA), rng.pick(STORAGE)),
         6 => format!("What should I do if I lose my {}?", rng.pick(DEVICES)),
-        7 => format!("Do I need permission to post {} on {}?", rng.pick(MEDIA), rng.pick(CHANNELS)),
+        7 => format!(
+            "Do I need permission to post {} on {}?",
+            rng.pick(MEDIA),
+            rng.pick(CHANNELS)
+        ),
         8 => format!("Can I take my {} home at the weekend?", rng.pick(DEVICES)),
         9 => rng
-            .pick(&["How long does my password have to be?", "How often do I have to change my password?"])
+            .pick(&[
+                "How long does my password have to be?",
+                "How often do I have to change my password?",
+            ])
             .to_owned(),
         10 => format!(
             "Can I accept a friend request from {}?",
@@ -763,7 +941,10 @@ fn question(rng: &mut Rng) -> String {
         12 => format!("Why are {} blocked at school?", rng.pick(FILTERED)),
         13 => format!("Can I give my mobile number to {}?", rng.pick(AUDIENCES)),
         14 => format!("Is it ok to email {} from my personal account?", rng.pick(DATA)),
-        15 => format!("Can I join the class WhatsApp group for {}?", rng.pick(&["parents", "the trip", "year 6 parents"])),
+        15 => format!(
+            "Can I join the class WhatsApp group for {}?",
+            rng.pick(&["parents", "the trip", "year 6 parents"])
+        ),
         16 => format!("Can I use a {} on my school laptop?", rng.pick(STORAGE)),
         17 => format!("Who checks what I do on {}?", rng.pick(SCHOOL_CHANNELS)),
         _ => rng.pick(OFF_TOPIC).to_owned(),
@@ -773,15 +954,19 @@ fn question(rng: &mut Rng) -> String {
 /// "who do I tell if …" as typed in a hurry: lower-case start, no question mark.
 fn casual(question: &str) -> String {
     let mut chars = question.trim_end_matches('?').chars();
-    chars.next().map(|f| f.to_lowercase().chain(chars).collect()).unwrap_or_default()
+    chars
+        .next()
+        .map(|f| f.to_lowercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// One slip of the finger in a word of five letters or more: two letters
 /// swapped, one dropped or one doubled.
 fn typo(rng: &mut Rng, question: &str) -> String {
     let mut words: Vec<String> = question.split(' ').map(str::to_owned).collect();
-    let long: Vec<usize> =
-        (0..words.len()).filter(|&i| words[i].chars().filter(char::is_ascii_alphabetic).count() >= 5).collect();
+    let long: Vec<usize> = (0..words.len())
+        .filter(|&i| words[i].chars().filter(char::is_ascii_alphabetic).count() >= 5)
+        .collect();
     if long.is_empty() {
         return question.to_owned();
     }

@@ -15,7 +15,13 @@ pub fn run(config: &Config, question: &str, school: Option<&str>, json: bool) ->
     for problem in read.errors.iter().chain(&read.warnings) {
         eprintln!("{problem}");
     }
-    let answer = engine.answer(question, &Asker { school: &school.id, name: None })?;
+    let answer = engine.answer(
+        question,
+        &Asker {
+            school: &school.id,
+            name: None,
+        },
+    )?;
     if json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {

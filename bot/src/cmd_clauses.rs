@@ -11,13 +11,21 @@ pub fn run(file: &Path, school: &str, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&policy)?);
         return Ok(());
     }
-    println!("{} — version {} — {} clauses", policy.title, policy.version, policy.clauses.len());
+    println!(
+        "{} — version {} — {} clauses",
+        policy.title,
+        policy.version,
+        policy.clauses.len()
+    );
     for (role, name) in &policy.contacts {
         println!("contact: {role}: {name}");
     }
     for c in &policy.clauses {
         let number = c.number.as_deref().map(|n| format!(" [{n}]")).unwrap_or_default();
-        println!("\n{}:{}-{} {} #{}{} {}", policy.source, c.lines.0, c.lines.1, c.modality, c.ordinal, number, c.id);
+        println!(
+            "\n{}:{}-{} {} #{}{} {}",
+            policy.source, c.lines.0, c.lines.1, c.modality, c.ordinal, number, c.id
+        );
         println!("  § {}", c.heading_path.join(" › "));
         println!("  {}", c.text);
     }

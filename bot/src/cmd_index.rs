@@ -17,7 +17,15 @@ pub fn run(config: &Config, check: bool, json: bool) -> Result<()> {
     } else {
         let index = policybot_index::ClauseIndex::open_in_dir(&config.index_dir)?;
         let thesaurus = config.thesaurus_text()?;
-        Some(load::engine(std::mem::take(&mut read.policies), index, &thesaurus, policybot_index::Settings::default())?.1)
+        Some(
+            load::engine(
+                std::mem::take(&mut read.policies),
+                index,
+                &thesaurus,
+                policybot_index::Settings::default(),
+            )?
+            .1,
+        )
     };
     if json {
         let out = json!({

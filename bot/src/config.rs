@@ -56,12 +56,20 @@ impl Config {
         let mut schools = Vec::new();
         for s in raw.schools {
             if s.id.is_empty() || !s.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-                bail!("{}: school id '{}' must be letters, digits, '-' or '_'", path.display(), s.id);
+                bail!(
+                    "{}: school id '{}' must be letters, digits, '-' or '_'",
+                    path.display(),
+                    s.id
+                );
             }
             if schools.iter().any(|o: &School| o.id == s.id) {
                 bail!("{}: school '{}' is listed twice", path.display(), s.id);
             }
-            schools.push(School { name: s.name.unwrap_or_else(|| s.id.clone()), policies: resolve(&s.policies), id: s.id });
+            schools.push(School {
+                name: s.name.unwrap_or_else(|| s.id.clone()),
+                policies: resolve(&s.policies),
+                id: s.id,
+            });
         }
         if schools.is_empty() {
             bail!("{}: no [[school]] entries", path.display());

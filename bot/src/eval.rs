@@ -71,7 +71,9 @@ pub fn load_items(file: &Path) -> Result<Vec<Item>> {
 
 /// The school a question is asked for: its corpus file's name without the extension.
 fn school_of(item: &Item) -> &str {
-    item.policy.rsplit_once('.').map_or(item.policy.as_str(), |(stem, _)| stem)
+    item.policy
+        .rsplit_once('.')
+        .map_or(item.policy.as_str(), |(stem, _)| stem)
 }
 
 pub fn engine_for_corpus(dir: &Path, thesaurus: &str, settings: Settings) -> Result<Engine> {
@@ -96,7 +98,13 @@ pub fn run(engine: &Engine, items: &[Item]) -> Result<Report> {
     }
     for item in items {
         let answer: Answer = engine
-            .answer(&item.question, &Asker { school: school_of(item), name: None })
+            .answer(
+                &item.question,
+                &Asker {
+                    school: school_of(item),
+                    name: None,
+                },
+            )
             .with_context(|| format!("question {}", item.id))?;
         let gold: Vec<String> = item.gold.iter().map(|g| normalize(g)).collect();
         let hit_rank = answer
@@ -125,7 +133,11 @@ pub fn run(engine: &Engine, items: &[Item]) -> Result<Report> {
             citations: answer
                 .citations
                 .iter()
-                .map(|c| CitedClause { clause: c.clause_id.clone(), policy: c.school.clone(), text: c.text.clone() })
+                .map(|c| CitedClause {
+                    clause: c.clause_id.clone(),
+                    policy: c.school.clone(),
+                    text: c.text.clone(),
+                })
                 .collect(),
             hit_rank,
             confidence: answer.confidence,
@@ -140,7 +152,11 @@ pub fn run(engine: &Engine, items: &[Item]) -> Result<Report> {
         answerable,
         recall_at_1: share(hits1, answerable),
         recall_at_3: share(hits3, answerable),
-        mrr: if answerable == 0 { 0.0 } else { round(rr / answerable as f64) },
+        mrr: if answerable == 0 {
+            0.0
+        } else {
+            round(rr / answerable as f64)
+        },
         out_of_scope_declined: share(oos_declined, oos),
         answerable_declined: share(declined_answerable, answerable),
         verdict_accuracy: share(verdict_ok, answerable),
@@ -154,9 +170,25 @@ fn round(x: f64) -> f64 {
 
 /// Prints the engine's reasoning for one question of the file.
 pub fn explain(engine: &Engine, items: &[Item], id: &str) -> Result<()> {
-    let item = items.iter().find(|i| i.id == id).with_context(|| format!("no question {id}"))?;
-    println!("{} [{} {}] gold: {:?}", item.question, item.kind, item.verdict, item.gold);
-    print!("{}", engine.explain(&item.question, &Asker { school: school_of(item), name: None }, 8)?);
+    let item = items
+        .iter()
+        .find(|i| i.id == id)
+        .with_context(|| format!("no question {id}"))?;
+    println!(
+        "{} [{} {}] gold: {:?}",
+        item.question, item.kind, item.verdict, item.gold
+    );
+    print!(
+        "{}",
+        engine.explain(
+            &item.question,
+            &Asker {
+                school: school_of(item),
+                name: None
+            },
+            8
+        )?
+    );
     Ok(())
 }
 
@@ -164,7 +196,10 @@ pub fn explain(engine: &Engine, items: &[Item], id: &str) -> Result<()> {
 pub fn print(report: &Report, items: &[Item]) {
     let s = &report.summary;
     println!("questions {}  answerable {}", s.questions, s.answerable);
-    println!("recall@1 {:.3}  recall@3 {:.3}  mrr {:.3}", s.recall_at_1, s.recall_at_3, s.mrr);
+    println!(
+        "recall@1 {:.3}  recall@3 {:.3}  mrr {:.3}",
+        s.recall_at_1, s.recall_at_3, s.mrr
+    );
     println!(
         "out-of-scope declined {:.3}  answerable declined {:.3}  verdict accuracy {:.3}",
         s.out_of_scope_declined, s.answerable_declined, s.verdict_accuracy

@@ -37,7 +37,11 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 
 pub fn read_sources(sources: &[Source]) -> Read {
     let progress = bar(sources.len() as u64, "reading");
-    let mut read = Read { policies: Vec::new(), errors: Vec::new(), warnings: Vec::new() };
+    let mut read = Read {
+        policies: Vec::new(),
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
     for s in sources {
         match corpus::read_policy(&s.school, &s.path) {
             Ok(policy) => {
@@ -65,7 +69,10 @@ pub fn config_sources(config: &Config) -> (Vec<Source>, Vec<String>) {
             Ok(files) => {
                 for path in files {
                     if corpus::is_policy_file(&path) {
-                        sources.push(Source { school: school.id.clone(), path });
+                        sources.push(Source {
+                            school: school.id.clone(),
+                            path,
+                        });
                     } else {
                         errors.push(format!("{}: skipped: not a .txt or .md policy", path.display()));
                     }
@@ -84,7 +91,10 @@ pub fn corpus_sources(dir: &Path) -> Result<Vec<Source>> {
         .into_iter()
         .filter(|p| corpus::is_policy_file(p))
         .map(|path| Source {
-            school: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            school: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             path,
         })
         .collect())

@@ -15,7 +15,11 @@ mod eval;
 mod load;
 
 #[derive(Parser)]
-#[command(name = "policybot", version, about = "Answers staff questions by quoting the school's policy")]
+#[command(
+    name = "policybot",
+    version,
+    about = "Answers staff questions by quoting the school's policy"
+)]
 struct Cli {
     /// Configuration file (default: config/policybot.toml, or $POLICYBOT_CONFIG).
     #[arg(long, global = true, env = "POLICYBOT_CONFIG")]
@@ -114,7 +118,15 @@ fn main() -> Result<()> {
         }
         Command::Clauses { file, school, json } => cmd_clauses::run(&file, &school, json),
         Command::Index { check, json } => cmd_index::run(&load_config(cli.config)?, check, json),
-        Command::Eval { file, corpus, thesaurus, json, explain, min_coverage, min_support } => {
+        Command::Eval {
+            file,
+            corpus,
+            thesaurus,
+            json,
+            explain,
+            min_coverage,
+            min_support,
+        } => {
             let items = eval::load_items(&file)?;
             let thesaurus = config::thesaurus_text(thesaurus.as_deref())?;
             let mut settings = policybot_index::Settings::default();
@@ -132,6 +144,10 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench { clauses, questions, json } => bench::run(clauses, questions, json),
+        Command::Bench {
+            clauses,
+            questions,
+            json,
+        } => bench::run(clauses, questions, json),
     }
 }

@@ -93,7 +93,11 @@ impl Clause {
         }
         out.push_str(&format!(", clause {number}"));
         // An item of a "Don't" list reads as a permission when quoted alone.
-        if let Some(list) = self.heading_path.last().filter(|h| crate::parse::is_list_mode_heading(h)) {
+        if let Some(list) = self
+            .heading_path
+            .last()
+            .filter(|h| crate::parse::is_list_mode_heading(h))
+        {
             out.push_str(&format!(" (in the “{list}” list)"));
         }
         out.push_str(&format!(" — version {}", self.policy_version));

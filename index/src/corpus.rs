@@ -18,10 +18,7 @@ pub const POLICY_EXTENSIONS: &[&str] = &["txt", "md", "markdown", "text"];
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("{path}: cannot read: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("{path}: not a text file (it contains NUL bytes); export the policy as .txt or .md")]
     Binary { path: String },
     #[error("{path}: {size} bytes is larger than the {max}-byte limit for one policy")]
@@ -90,11 +87,7 @@ pub fn policy_from_bytes(
     let (text, bad_line) = match std::str::from_utf8(bytes) {
         Ok(t) => (std::borrow::Cow::Borrowed(t), None),
         Err(e) => {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1;
+            let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
             (String::from_utf8_lossy(bytes), Some(line))
         }
     };
@@ -126,11 +119,7 @@ pub fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
-        if path.is_file()
-            && !path
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        {
+        if path.is_file() && !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
             files.push(path);
         }
     }
@@ -140,10 +129,7 @@ pub fn policy_files(dir: &Path) -> Result<Vec<PathBuf>, PolicyError> {
 
 /// YYYY-MM-DD (UTC) for a file time.
 pub fn iso_date(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     civil_date((secs / 86_400) as i64)
 }
 
@@ -173,13 +159,7 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_decoded_with_a_warning() {
-        let p = policy_from_bytes(
-            "s",
-            "bad.txt",
-            b"Rules\n\n- Keep \xff passwords safe.\n",
-            None,
-        )
-        .unwrap();
+        let p = policy_from_bytes("s", "bad.txt", b"Rules\n\n- Keep \xff passwords safe.\n", None).unwrap();
         assert_eq!(p.clauses.len(), 1);
         assert_eq!(p.warnings[0].0, 3);
     }

@@ -190,9 +190,7 @@ impl Engine {
     }
 
     pub fn clause(&self, id: &str) -> Option<&Clause> {
-        self.slots
-            .get(id)
-            .map(|&(p, c)| &self.policies[p].clauses[c])
+        self.slots.get(id).map(|&(p, c)| &self.policies[p].clauses[c])
     }
 
     fn policy_of(&self, clause: &Clause) -> Option<&Policy> {
@@ -221,13 +219,14 @@ impl Engine {
         let concepts = query::concepts(&question, &self.thesaurus, &self.vocabulary, &mut analyzer);
         let importance = self.importance(&concepts);
         let total: f32 = importance.iter().sum();
-        let candidates =
-            self.index
-                .candidates(asker.school, &concepts, self.settings.candidates)?;
+        let candidates = self
+            .index
+            .candidates(asker.school, &concepts, self.settings.candidates)?;
         let asks_who = verdict::asks_who(&question);
         let question_stems: HashSet<&str> = concepts.iter().flat_map(|c| c.all_stems()).collect();
         let mut scored: Vec<Scored> = Vec::new();
-        for (rank_in_bm25, (id, _bm25)) in candidates.iter().enumerate() {
+        let best_bm25 = candidates.first().map_or(1.0, |c| c.1.max(1e-6));
+        for (rank_in_bm25, (id, bm25)) in candidates.iter().enumerate() {
             let Some(clause) = self.clause(id) else {
                 continue;
             };
@@ -240,7 +239,10 @@ impl Engine {
                 .count();
             // BM25 order breaks ties between equally covering clauses.
             let focus = rank::focus(&question_stems, &stems);
+            // BM25 (field weights, term frequencies) nudges the order; the
+            // coverage score leads.
             let score = rank::rank_score(matched, focus, clause, &stems, asks_who)
+                * (1.0 + rank::BM25_WEIGHT * bm25 / best_bm25)
                 - rank_in_bm25 as f32 * 1e-4;
             let coverage = if total > 0.0 { matched / total } else { 0.0 };
             scored.push(Scored {
@@ -252,18 +254,12 @@ impl Engine {
             });
         }
         scored.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let clause_at = |s: &Scored| {
-            self.clause(&candidates[s.slot].0)
-                .expect("candidate clause exists")
-        };
+        let clause_at = |s: &Scored| self.clause(&candidates[s.slot].0).expect("candidate clause exists");
 
         // An answer must find the question's ideas in the clause: two of them
         // (one if the question has only one that is not generic), and enough
         // of the question overall.
-        let meaningful = importance
-            .iter()
-            .filter(|w| **w >= rank::GENERIC_IDF)
-            .count();
+        let meaningful = importance.iter().filter(|w| **w >= rank::GENERIC_IDF).count();
         let required = meaningful.min(self.settings.min_concepts);
         let top = scored.first();
         let answered = top.is_some_and(|t| {
@@ -273,8 +269,7 @@ impl Engine {
         });
         if !answered {
             let nearest = top.map(&clause_at);
-            let mut answer =
-                self.declined(question, asker, nearest, top.map_or(0.0, |t| t.coverage));
+            let mut answer = self.declined(question, asker, nearest, top.map_or(0.0, |t| t.coverage));
             answer.support = top.map_or(0.0, |t| t.matched);
             answer.concepts_matched = top.map_or(0, |t| t.concepts_matched);
             answer.concepts = concepts.len();
@@ -287,9 +282,7 @@ impl Engine {
             if citations.len() >= self.settings.max_citations {
                 break;
             }
-            if s.score < top.score * self.settings.citation_ratio
-                || s.coverage < self.settings.min_coverage * 0.8
-            {
+            if s.score < top.score * self.settings.citation_ratio || s.coverage < self.settings.min_coverage * 0.8 {
                 break;
             }
             citations.push(self.citation(clause_at(s), s.score));
@@ -317,12 +310,7 @@ impl Engine {
     /// Why the engine ranked as it did: the question's concepts with their
     /// weights, then the best candidates with their coverage. For policy
     /// authors and for tuning; not shown to staff.
-    pub fn explain(
-        &self,
-        question: &str,
-        asker: &Asker<'_>,
-        top: usize,
-    ) -> Result<String, AnswerError> {
+    pub fn explain(&self, question: &str, asker: &Asker<'_>, top: usize) -> Result<String, AnswerError> {
         let mut analyzer = self.analyzer.clone();
         let concepts = query::concepts(question, &self.thesaurus, &self.vocabulary, &mut analyzer);
         let importance = self.importance(&concepts);
@@ -340,9 +328,9 @@ impl Engine {
                 alts.join(" ")
             ));
         }
-        let candidates =
-            self.index
-                .candidates(asker.school, &concepts, self.settings.candidates)?;
+        let candidates = self
+            .index
+            .candidates(asker.school, &concepts, self.settings.candidates)?;
         let asks_who = verdict::asks_who(question);
         let question_stems: HashSet<&str> = concepts.iter().flat_map(|c| c.all_stems()).collect();
         let mut rows = Vec::new();
@@ -412,22 +400,12 @@ impl Engine {
                 } else {
                     weight * rank::UNKNOWN_WORD_FACTOR
                 };
-                if c.asked {
-                    weight * rank::ASKED_FACTOR
-                } else {
-                    weight
-                }
+                if c.asked { weight * rank::ASKED_FACTOR } else { weight }
             })
             .collect()
     }
 
-    fn declined(
-        &self,
-        question: String,
-        asker: &Asker<'_>,
-        nearest: Option<&Clause>,
-        coverage: f32,
-    ) -> Answer {
+    fn declined(&self, question: String, asker: &Asker<'_>, nearest: Option<&Clause>, coverage: f32) -> Answer {
         let nearest_section = nearest.map(|c| format!("'{}' in {}", c.section(), c.policy_title));
         let contacts = self
             .policies
@@ -436,10 +414,7 @@ impl Engine {
             .flat_map(|p| p.contacts.iter())
             .filter(|(role, _)| {
                 let r = role.to_lowercase();
-                r.contains("safety")
-                    || r.contains("safeguarding")
-                    || r.contains("computing")
-                    || r.contains("ict")
+                r.contains("safety") || r.contains("safeguarding") || r.contains("computing") || r.contains("ict")
             })
             .map(|(role, name)| format!("{role}: {name}"))
             .take(2)
@@ -470,10 +445,7 @@ impl Engine {
             policy_title: clause.policy_title.clone(),
             policy_version: clause.policy_version.clone(),
             section: clause.section().to_owned(),
-            clause_number: clause
-                .number
-                .clone()
-                .unwrap_or_else(|| clause.ordinal.to_string()),
+            clause_number: clause.number.clone().unwrap_or_else(|| clause.ordinal.to_string()),
             text: clause.text.clone(),
             reference: clause.citation(),
             lines: clause.lines,
@@ -485,13 +457,7 @@ impl Engine {
     /// The verdict comes from the part of the clause that matched best: a
     /// bullet like "I will adhere to the terms of use I will not share my
     /// passwords" answers a password question with its second half.
-    fn verdict(
-        &self,
-        question: &str,
-        clause: &Clause,
-        concepts: &[Concept],
-        analyzer: &mut TextAnalyzer,
-    ) -> Verdict {
+    fn verdict(&self, question: &str, clause: &Clause, concepts: &[Concept], analyzer: &mut TextAnalyzer) -> Verdict {
         let implied = clause
             .heading_path
             .last()
@@ -505,10 +471,7 @@ impl Engine {
                     text: FieldStems::new(query::stems(analyzer, seg)),
                     ..Default::default()
                 };
-                let score: f32 = concepts
-                    .iter()
-                    .map(|c| rank::concept_match(c, &stems))
-                    .sum();
+                let score: f32 = concepts.iter().map(|c| rank::concept_match(c, &stems)).sum();
                 (seg.as_str(), score)
             })
             .fold(None::<(&str, f32)>, |acc, cur| match acc {
@@ -521,11 +484,7 @@ impl Engine {
             Some(m) => m,
             None => {
                 let m = modality::of_item(best, None);
-                if m == Modality::Info {
-                    clause.modality
-                } else {
-                    m
-                }
+                if m == Modality::Info { clause.modality } else { m }
             }
         };
         // Topic words only: a generic word ("school") shared with an exception
@@ -539,9 +498,7 @@ impl Engine {
                     .filter(|a| a.weight >= crate::thesaurus::SYNONYM_WEIGHT)
             })
             .flat_map(|a| a.stems.iter())
-            .filter(|s| {
-                !query::is_stopword(s) && rank::idf(self.index.doc_freq(s), n) >= rank::GENERIC_IDF
-            })
+            .filter(|s| !query::is_stopword(s) && rank::idf(self.index.doc_freq(s), n) >= rank::GENERIC_IDF)
             .cloned()
             .collect();
         let base = analyzer.clone();
@@ -554,10 +511,7 @@ impl Engine {
     }
 
     fn contacts(&self, clause: &Clause) -> Vec<String> {
-        let known = self
-            .policy_of(clause)
-            .map(|p| p.contacts.as_slice())
-            .unwrap_or(&[]);
+        let known = self.policy_of(clause).map(|p| p.contacts.as_slice()).unwrap_or(&[]);
         modality::roles_in(&clause.text)
             .into_iter()
             .map(|role| {
@@ -619,18 +573,14 @@ fn render_answer(answer: &Answer) -> String {
 }
 
 fn render_declined(answer: &Answer) -> String {
-    let mut out = String::from(
-        "I couldn't find a clause in your school's policies that answers this, so I won't guess.",
-    );
+    let mut out =
+        String::from("I couldn't find a clause in your school's policies that answers this, so I won't guess.");
     if let Some(section) = &answer.nearest_section {
         out.push_str(&format!(" The nearest section is {section}."));
     }
     out.push_str(" Your question is marked unanswered for the e-safety lead to review.");
     if !answer.contacts.is_empty() {
-        out.push_str(&format!(
-            " Meanwhile you can ask: {}.",
-            answer.contacts.join("; ")
-        ));
+        out.push_str(&format!(" Meanwhile you can ask: {}.", answer.contacts.join("; ")));
     }
     out
 }
@@ -641,9 +591,7 @@ mod tests {
 
     #[test]
     fn segments_split_run_on_statements() {
-        let s = segments(
-            "When using the wireless I will adhere to the terms I will not share my passwords.",
-        );
+        let s = segments("When using the wireless I will adhere to the terms I will not share my passwords.");
         assert_eq!(
             s,
             vec![

@@ -190,8 +190,7 @@ pub fn of_text(clause: &str) -> Option<Modality> {
 
 /// Finds `needle` (padded with spaces) treating punctuation as word breaks.
 fn find_word(haystack: &str, needle: &str) -> Option<usize> {
-    static PUNCT: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"[,.;:()\[\]!?]").expect("valid regex"));
+    static PUNCT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[,.;:()\[\]!?]").expect("valid regex"));
     let spaced = PUNCT.replace_all(haystack, " ");
     spaced.find(needle)
 }
@@ -229,10 +228,7 @@ fn starts_negated(item: &str) -> bool {
     let ws = text::words(item);
     matches!(ws.first().map(String::as_str), Some("dont" | "never"))
         || matches!(
-            (
-                ws.first().map(String::as_str),
-                ws.get(1).map(String::as_str)
-            ),
+            (ws.first().map(String::as_str), ws.get(1).map(String::as_str)),
             (Some("do"), Some("not"))
         )
 }
@@ -298,10 +294,7 @@ mod tests {
             of_text("Software must not be installed unless licensed."),
             Some(Modality::MustNot)
         );
-        assert_eq!(
-            of_text("I will not share my passwords."),
-            Some(Modality::MustNot)
-        );
+        assert_eq!(of_text("I will not share my passwords."), Some(Modality::MustNot));
         assert_eq!(of_text("I will use my school email."), Some(Modality::Must));
         assert_eq!(of_text("Laptops are covered by insurance."), None);
     }
@@ -320,10 +313,7 @@ mod tests {
             Modality::Must
         );
         assert_eq!(of_item("Report concerns to the DSL.", None), Modality::Must);
-        assert_eq!(
-            of_item("Do not take images of children.", None),
-            Modality::MustNot
-        );
+        assert_eq!(of_item("Do not take images of children.", None), Modality::MustNot);
     }
 
     #[test]

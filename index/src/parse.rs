@@ -157,9 +157,8 @@ struct Line {
 
 static NUMBERED_HEADING: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(\d{1,2}(?:\.\d{1,2})*\.?)\s+(\S.*)$").expect("valid regex"));
-static ENUMERATOR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(\(?(?:\d{1,2}|[a-z]|[ivxl]{1,5})[.)])\s+(\S.*)$").expect("valid regex")
-});
+static ENUMERATOR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(\(?(?:\d{1,2}|[a-z]|[ivxl]{1,5})[.)])\s+(\S.*)$").expect("valid regex"));
 static DATE_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)^(?:(?:next\s+)?review(?:ed)?:?\s+)?(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*|spring|summer|autumn|winter)(?:\s+term)?\s+\d{4}$").expect("valid regex")
 });
@@ -183,10 +182,8 @@ fn classify(source: &str) -> Vec<Line> {
     for i in 0..out.len() {
         if let Kind::Heading { level: 2, .. } = out[i].kind {
             let next = out[i + 1..].iter().find(|l| l.kind != Kind::Blank);
-            let continues = next.is_some_and(|n| {
-                matches!(n.kind, Kind::Text)
-                    && n.text.chars().next().is_some_and(char::is_lowercase)
-            });
+            let continues = next
+                .is_some_and(|n| matches!(n.kind, Kind::Text) && n.text.chars().next().is_some_and(char::is_lowercase));
             if continues || next.is_none() {
                 out[i].kind = Kind::Text;
             }
@@ -203,11 +200,7 @@ fn classify_one(trimmed: &str, indent: usize) -> (Kind, String) {
         return (Kind::Skip, trimmed.to_owned());
     }
     // Tables: two or more non-empty tab-separated cells.
-    let cells: Vec<&str> = trimmed
-        .split('\t')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .collect();
+    let cells: Vec<&str> = trimmed.split('\t').map(str::trim).filter(|c| !c.is_empty()).collect();
     if cells.len() >= 2 {
         return (Kind::Table, trimmed.to_owned());
     }
@@ -215,26 +208,19 @@ fn classify_one(trimmed: &str, indent: usize) -> (Kind, String) {
     if let Some(rest) = trimmed.strip_prefix('#') {
         let level = 1 + rest.chars().take_while(|c| *c == '#').count() as u8;
         return (
-            Kind::Heading {
-                level,
-                number: None,
-            },
+            Kind::Heading { level, number: None },
             rest.trim_start_matches('#').trim().to_owned(),
         );
     }
     if let Some(m) = list_mode(trimmed) {
-        return (
-            Kind::ListMode(m),
-            trimmed.trim_end_matches(':').trim().to_owned(),
-        );
+        return (Kind::ListMode(m), trimmed.trim_end_matches(':').trim().to_owned());
     }
     // Bullet glyphs, including '-', '*' and 'o' followed by a space.
     let mut chars = trimmed.chars();
     let first = chars.next().unwrap_or(' ');
     let after_first = chars.as_str();
     let is_glyph = text::BULLET_GLYPHS.contains(&first)
-        || (matches!(first, '-' | '*' | '–' | 'o' | '>')
-            && after_first.starts_with(|c: char| c.is_whitespace()));
+        || (matches!(first, '-' | '*' | '–' | 'o' | '>') && after_first.starts_with(|c: char| c.is_whitespace()));
     if is_glyph {
         let rest = after_first.trim();
         if let Some(caps) = ENUMERATOR.captures(rest) {
@@ -295,20 +281,11 @@ fn classify_one(trimmed: &str, indent: usize) -> (Kind, String) {
         return (Kind::Skip, trimmed.to_owned());
     }
     if is_caps_heading(trimmed) {
-        return (
-            Kind::Heading {
-                level: 1,
-                number: None,
-            },
-            trimmed.to_owned(),
-        );
+        return (Kind::Heading { level: 1, number: None }, trimmed.to_owned());
     }
     if is_title_line(trimmed) {
         return (
-            Kind::Heading {
-                level: 2,
-                number: None,
-            },
+            Kind::Heading { level: 2, number: None },
             trimmed.trim_end_matches('.').to_owned(),
         );
     }
@@ -317,23 +294,18 @@ fn classify_one(trimmed: &str, indent: usize) -> (Kind, String) {
 
 /// Signature and date blocks, dotted or underscored fill-in lines, empty form fields.
 fn is_fill_in(line: &str) -> bool {
-    let filler =
-        |c: char| matches!(c, '_' | '.' | '…' | ':' | '-' | '=' | '\t') || c.is_whitespace();
+    let filler = |c: char| matches!(c, '_' | '.' | '…' | ':' | '-' | '=' | '\t') || c.is_whitespace();
     let stripped: String = line.chars().filter(|c| !filler(*c)).collect();
     if stripped.is_empty() {
         return true;
     }
-    let has_blanks = line.contains("___")
-        || line.contains(". . .")
-        || line.contains("...")
-        || line.contains('…');
+    let has_blanks = line.contains("___") || line.contains(". . .") || line.contains("...") || line.contains('…');
     let label = line.trim_end_matches(|c: char| filler(c) || c.is_whitespace());
     let words = line
         .split_whitespace()
         .filter(|w| w.chars().any(char::is_alphabetic))
         .count();
-    (FORM_LABEL.is_match(line) && (has_blanks || words <= 3 || label.len() < 25))
-        || (has_blanks && words <= 6)
+    (FORM_LABEL.is_match(line) && (has_blanks || words <= 3 || label.len() < 25)) || (has_blanks && words <= 6)
 }
 
 fn is_caps_heading(line: &str) -> bool {
@@ -385,9 +357,7 @@ struct Block {
 }
 
 fn ends_open(text: &str) -> bool {
-    !text
-        .trim_end()
-        .ends_with(['.', '!', '?', ':', ';', ')', '"', '”', '’'])
+    !text.trim_end().ends_with(['.', '!', '?', ':', ';', ')', '"', '”', '’'])
 }
 
 fn blocks(lines: &[Line]) -> Vec<Block> {
@@ -585,11 +555,7 @@ impl<'a> Builder<'a> {
             });
             return;
         }
-        if let Some(pos) = self
-            .headings
-            .iter()
-            .rposition(|h| h.nested_from == Some(level))
-        {
+        if let Some(pos) = self.headings.iter().rposition(|h| h.nested_from == Some(level)) {
             let nested_level = self.headings[pos].level;
             self.headings.truncate(pos);
             self.headings.push(HeadingEntry {
@@ -678,8 +644,7 @@ impl<'a> Builder<'a> {
             && !value.trim().is_empty()
             && key.split_whitespace().count() <= 6
         {
-            self.contacts
-                .push((key.trim().to_owned(), value.trim().to_owned()));
+            self.contacts.push((key.trim().to_owned(), value.trim().to_owned()));
         }
         if text.ends_with(':') {
             self.lead_in = Some(text.to_owned());
@@ -717,16 +682,8 @@ impl<'a> Builder<'a> {
         let key = format!("{place}\u{1}{normalized}");
         let occurrence = self.seen.entry(key.clone()).or_insert(0);
         *occurrence += 1;
-        let id_input = format!(
-            "{}\u{1}{}\u{1}{key}\u{1}{occurrence}",
-            self.school, self.policy
-        );
-        let id = format!(
-            "{}/{}/{}",
-            self.school,
-            self.policy,
-            hex_hash(id_input.as_bytes(), 10)
-        );
+        let id_input = format!("{}\u{1}{}\u{1}{key}\u{1}{occurrence}", self.school, self.policy);
+        let id = format!("{}/{}/{}", self.school, self.policy, hex_hash(id_input.as_bytes(), 10));
         // Clauses are numbered within their section, across its Do/Don't lists,
         // so "'Email', clause 4" names one clause.
         let section: Vec<String> = self.headings.iter().map(|h| h.text.clone()).collect();
@@ -774,14 +731,9 @@ fn find_title(lines: &[Line]) -> Option<String> {
     // Reviewed Spring 2024" → "… Acceptable Use Policy"), else the first
     // "agreement", "code of conduct" or "acceptable use".
     static POLICY_WORD: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)^(.*\bpolicy|.*?\b(?:agreement|code of conduct|acceptable use))\b")
-            .expect("valid regex")
+        Regex::new(r"(?i)^(.*\bpolicy|.*?\b(?:agreement|code of conduct|acceptable use))\b").expect("valid regex")
     });
-    let top: Vec<&Line> = lines
-        .iter()
-        .filter(|l| l.kind != Kind::Blank)
-        .take(30)
-        .collect();
+    let top: Vec<&Line> = lines.iter().filter(|l| l.kind != Kind::Blank).take(30).collect();
     if let Some(l) = top
         .iter()
         .find(|l| matches!(l.kind, Kind::Heading { level: 1, .. }) && l.text.contains("policy"))
@@ -860,10 +812,7 @@ mod tests {
         let by_text = |t: &str| p.clauses.iter().find(|c| c.text.starts_with(t)).unwrap();
         assert_eq!(by_text("Lock").modality, Modality::Must);
         assert_eq!(by_text("Use personal").modality, Modality::MustNot);
-        assert_eq!(
-            by_text("Use personal").heading_path.last().unwrap(),
-            "Don't"
-        );
+        assert_eq!(by_text("Use personal").heading_path.last().unwrap(), "Don't");
         // A paragraph after the list is not part of it.
         assert_ne!(by_text("Any breach").heading_path.last().unwrap(), "Don't");
     }
@@ -906,11 +855,7 @@ mod tests {
     #[test]
     fn version_line_wins_over_hash() {
         assert_eq!(parse("Policy\nVersion: 2.1\n\nText here.\n").version, "2.1");
-        assert!(
-            parse("Some Policy\n\nText here.\n")
-                .version
-                .starts_with("2026-09-01 #")
-        );
+        assert!(parse("Some Policy\n\nText here.\n").version.starts_with("2026-09-01 #"));
     }
 
     #[test]

@@ -7,12 +7,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
-};
+use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer};
 
 use crate::text;
-use crate::thesaurus::Thesaurus;
+use crate::thesaurus::{SYNONYM_WEIGHT, Thesaurus};
 
 /// Name of the tokenizer registered on the index.
 pub const TOKENIZER: &str = "policy_en";
@@ -307,6 +305,55 @@ const STOPWORDS: &[&str] = &[
     "fab",
 ];
 
+/// Places and groups that, before a device word, only say whose device it is.
+const PLACE_MODIFIERS: &[&str] = &[
+    "class",
+    "classroom",
+    "staffroom",
+    "office",
+    "hall",
+    "library",
+    "reception",
+    "nursery",
+    "ks1",
+    "ks2",
+    "year",
+    "group",
+    "department",
+    "team",
+    "work",
+    "home",
+];
+
+/// Devices and accounts, the heads of phrases like "class PC" or "work phone".
+const DEVICES: &[&str] = &[
+    "pc",
+    "pcs",
+    "computer",
+    "computers",
+    "laptop",
+    "laptops",
+    "ipad",
+    "ipads",
+    "tablet",
+    "tablets",
+    "chromebook",
+    "chromebooks",
+    "camera",
+    "cameras",
+    "phone",
+    "phones",
+    "mobile",
+    "email",
+    "account",
+    "printer",
+    "iwb",
+    "whiteboard",
+    "desktop",
+    "device",
+    "devices",
+];
+
 pub fn is_stopword(word: &str) -> bool {
     STOPWORDS.contains(&word)
 }
@@ -334,9 +381,7 @@ pub fn prepare(source: &str) -> String {
             continue;
         }
         if c == '-' && next.is_alphabetic() && prev.is_alphabetic() {
-            let start = out
-                .rfind(|ch: char| !ch.is_alphabetic())
-                .map_or(0, |p| p + 1);
+            let start = out.rfind(|ch: char| !ch.is_alphabetic()).map_or(0, |p| p + 1);
             let prefix = &out[start..];
             if prefix.len() == 1 || prefix.eq_ignore_ascii_case("co") {
                 continue;
@@ -397,10 +442,7 @@ impl Vocabulary {
     pub fn add(&mut self, word: &str, count: u32) {
         if self.known.insert(word.to_owned()) {
             if let Some(first) = word.chars().next() {
-                self.by_initial
-                    .entry(first)
-                    .or_default()
-                    .push((word.to_owned(), count));
+                self.by_initial.entry(first).or_default().push((word.to_owned(), count));
             }
         } else if let Some(first) = word.chars().next()
             && let Some(entry) = self
@@ -487,9 +529,7 @@ pub fn concepts(
     let words: Vec<String> = words
         .into_iter()
         .map(|w| match vocabulary.correct(&w) {
-            Some(fixed) if !is_stopword(&w) && !thesaurus_knows(thesaurus, analyzer, &w) => {
-                fixed.to_owned()
-            }
+            Some(fixed) if !is_stopword(&w) && !thesaurus_knows(thesaurus, analyzer, &w) => fixed.to_owned(),
             _ => w,
         })
         .collect();
@@ -512,6 +552,14 @@ pub fn concepts(
         let in_question = asked[i..i + len].iter().any(|a| *a);
         i += len;
         if len == 1 && (is_stopword(&phrase[0]) || phrase[0].chars().all(|c| c.is_ascii_digit())) {
+            continue;
+        }
+        // "the class PC", "the staffroom computer": the place only says whose
+        // device it is; the device is the topic.
+        if len == 1
+            && PLACE_MODIFIERS.contains(&phrase[0].as_str())
+            && words.get(i).is_some_and(|w| DEVICES.contains(&w.as_str()))
+        {
             continue;
         }
         let own = phrase_stems(analyzer, phrase);
@@ -539,11 +587,10 @@ pub fn concepts(
         // word that is an alternative of an earlier concept joins it instead
         // of counting double.
         let own = &alternatives[0].stems;
+        let synonym = |a: &Alternative, stems: &[String]| a.weight >= SYNONYM_WEIGHT && a.stems == stems;
         if let Some(twin) = out.iter_mut().find(|c| {
-            c.alternatives.iter().any(|a| a.stems == *own)
-                || alternatives
-                    .iter()
-                    .any(|a| a.stems == c.alternatives[0].stems)
+            c.alternatives.iter().any(|a| synonym(a, own))
+                || alternatives.iter().any(|a| synonym(a, &c.alternatives[0].stems))
         }) {
             twin.label.push('/');
             twin.label.push_str(&phrase.join(" "));
@@ -629,26 +676,15 @@ mod tests {
         v.add("chromebook", 2);
         v.add("something", 1);
         assert_eq!(v.correct("chromebok"), Some("chromebook"));
-        assert_eq!(
-            v.correct("somthing"),
-            None,
-            "a word seen once is no correction"
-        );
+        assert_eq!(v.correct("somthing"), None, "a word seen once is no correction");
         assert_eq!(v.correct("parking"), None);
     }
 
     #[test]
     fn concepts_carry_thesaurus_alternatives() {
-        let t = stem_thesaurus(
-            Thesaurus::from_toml("[[group]]\nterms = [\"memory stick\", \"usb\"]\n").unwrap(),
-        );
+        let t = stem_thesaurus(Thesaurus::from_toml("[[group]]\nterms = [\"memory stick\", \"usb\"]\n").unwrap());
         let mut a = analyzer();
-        let c = concepts(
-            "Can I just use a memory stick?",
-            &t,
-            &Vocabulary::default(),
-            &mut a,
-        );
+        let c = concepts("Can I just use a memory stick?", &t, &Vocabulary::default(), &mut a);
         let labels: Vec<&str> = c.iter().map(|c| c.label.as_str()).collect();
         assert_eq!(labels, vec!["use", "memory stick"]);
         assert_eq!(c[1].alternatives[1].stems, vec!["usb"]);

@@ -24,6 +24,9 @@ pub const PARTIAL_CREDIT: f32 = 0.3;
 pub const SCATTERED_CREDIT: f32 = 0.6;
 /// Weight of a question word that no policy and no thesaurus entry knows.
 pub const UNKNOWN_WORD_FACTOR: f32 = 0.3;
+/// How much the BM25 score (relative to the best candidate's) adds to the
+/// coverage score.
+pub const BM25_WEIGHT: f32 = 0.1;
 /// A concept counts as found in a clause from this match strength up.
 pub const MATCHED: f32 = 0.5;
 /// Concepts rarer than this (IDF) are the question's ideas; commoner ones
@@ -68,11 +71,7 @@ impl FieldStems {
     /// occur but apart, else the share found times `PARTIAL_CREDIT`.
     fn presence(&self, stems: &[String]) -> f32 {
         if stems.len() == 1 {
-            return if self.set.contains(&stems[0]) {
-                1.0
-            } else {
-                0.0
-            };
+            return if self.set.contains(&stems[0]) { 1.0 } else { 0.0 };
         }
         if self.seq.windows(stems.len()).any(|w| w == stems) {
             return 1.0;
@@ -139,22 +138,12 @@ pub fn focus(question_stems: &HashSet<&str>, stems: &ClauseStems) -> f32 {
     if content.is_empty() {
         return 0.0;
     }
-    content
-        .iter()
-        .filter(|s| question_stems.contains(*s))
-        .count() as f32
-        / content.len() as f32
+    content.iter().filter(|s| question_stems.contains(*s)).count() as f32 / content.len() as f32
 }
 
 /// Ranking score: matched weight, adjusted for focus, audience, length, and
 /// (for "who do I tell?" questions) whether the clause names someone.
-pub fn rank_score(
-    matched: f32,
-    focus: f32,
-    clause: &Clause,
-    stems: &ClauseStems,
-    asks_who: bool,
-) -> f32 {
+pub fn rank_score(matched: f32, focus: f32, clause: &Clause, stems: &ClauseStems, asks_who: bool) -> f32 {
     let mut score = matched * (1.0 - FOCUS_WEIGHT + 2.0 * FOCUS_WEIGHT * focus);
     if asks_who && !crate::modality::roles_in(&clause.text).is_empty() {
         score *= NAMES_SOMEONE_FACTOR;
@@ -178,8 +167,10 @@ pub fn for_other_audience(clause: &Clause) -> bool {
             .expect("valid regex")
     });
     static VOICE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)\b(?:my teacher|tell an adult|my parents?|my parent/carer|my class e-?mail|a responsible adult)\b")
-            .expect("valid regex")
+        Regex::new(
+            r"(?i)\b(?:my teacher|tell an adult|my parents?|my parent/carer|my class e-?mail|a responsible adult)\b",
+        )
+        .expect("valid regex")
     });
     static SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"(?i)^(?:(?:for|in|at|during|when|whilst|while)\b[^,]{0,60}?,?\s+)?(?:all\s+)?(?:children|pupils|students|parents|parents/carers|visitors)\b")

@@ -13,8 +13,7 @@ use std::path::Path;
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
-    TextOptions, Value,
+    Field, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 
@@ -34,10 +33,7 @@ pub enum IndexError {
     #[error("index: {0}")]
     Tantivy(#[from] tantivy::TantivyError),
     #[error("index directory {path}: {source}")]
-    Dir {
-        path: String,
-        source: std::io::Error,
-    },
+    Dir { path: String, source: std::io::Error },
     #[error("index directory {path}: {message}")]
     Open { path: String, message: String },
 }
@@ -101,19 +97,16 @@ impl ClauseIndex {
             source,
         })?;
         let (schema, fields) = schema();
-        let directory =
-            tantivy::directory::MmapDirectory::open(dir).map_err(|e| IndexError::Open {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        let directory = tantivy::directory::MmapDirectory::open(dir).map_err(|e| IndexError::Open {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         let index = match Index::open_or_create(directory, schema.clone()) {
             Ok(index) => index,
             Err(tantivy::TantivyError::SchemaError(message)) => {
                 return Err(IndexError::Open {
                     path,
-                    message: format!(
-                        "written by another version ({message}); delete the directory to rebuild"
-                    ),
+                    message: format!("written by another version ({message}); delete the directory to rebuild"),
                 });
             }
             Err(e) => return Err(e.into()),
@@ -129,15 +122,8 @@ impl ClauseIndex {
 
     fn with_index(index: Index, fields: Fields) -> Result<Self, IndexError> {
         index.tokenizers().register(TOKENIZER, query::analyzer());
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        Ok(ClauseIndex {
-            index,
-            reader,
-            fields,
-        })
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(ClauseIndex { index, reader, fields })
     }
 
     /// What the index holds for a policy file. It covers the parsed clause
@@ -159,12 +145,7 @@ impl ClauseIndex {
         let mut out = HashMap::new();
         for (_, addr) in searcher.search(&q, &TopDocs::with_limit(n).order_by_score())? {
             let doc: TantivyDocument = searcher.doc(addr)?;
-            let get = |f| {
-                doc.get_first(f)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
+            let get = |f| doc.get_first(f).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
             out.insert(get(self.fields.source), get(self.fields.fingerprint));
         }
         Ok(out)
@@ -181,11 +162,7 @@ impl ClauseIndex {
         let mut report = SyncReport::default();
         let changed: Vec<&Policy> = policies
             .iter()
-            .filter(|p| {
-                indexed
-                    .get(&source_key(p))
-                    .is_none_or(|fp| *fp != Self::fingerprint(p))
-            })
+            .filter(|p| indexed.get(&source_key(p)).is_none_or(|fp| *fp != Self::fingerprint(p)))
             .collect();
         let wanted: std::collections::HashSet<String> = policies.iter().map(source_key).collect();
         let stale: Vec<&String> = indexed.keys().filter(|k| !wanted.contains(*k)).collect();
@@ -194,9 +171,7 @@ impl ClauseIndex {
             return Ok(report);
         }
         let total_clauses: usize = changed.iter().map(|p| p.clauses.len()).sum();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 4);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
         let mut writer: IndexWriter = self
             .index
             .writer_with_num_threads(threads, 64 * 1024 * 1024 * threads)?;
@@ -278,14 +253,8 @@ impl ClauseIndex {
                         (f.context, CONTEXT_BOOST),
                         (f.title, TITLE_BOOST),
                     ] {
-                        let tq = TermQuery::new(
-                            Term::from_field_text(field, stem),
-                            IndexRecordOption::WithFreqs,
-                        );
-                        should.push((
-                            Occur::Should,
-                            Box::new(BoostQuery::new(Box::new(tq), boost * per_stem)),
-                        ));
+                        let tq = TermQuery::new(Term::from_field_text(field, stem), IndexRecordOption::WithFreqs);
+                        should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(tq), boost * per_stem))));
                     }
                 }
             }
@@ -293,10 +262,7 @@ impl ClauseIndex {
         if should.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let school_q = TermQuery::new(
-            Term::from_field_text(f.school, school),
-            IndexRecordOption::Basic,
-        );
+        let school_q = TermQuery::new(Term::from_field_text(f.school, school), IndexRecordOption::Basic);
         let query = BooleanQuery::new(vec![
             (
                 Occur::Must,

@@ -8,8 +8,8 @@
 /// points are what Symbol/Wingdings bullets become when a document is saved
 /// as text.
 pub const BULLET_GLYPHS: &[char] = &[
-    '·', '•', '◦', '▪', '■', '□', '●', '○', '➢', '➤', '►', '‣', '∙', '\u{f0b7}', '\u{f0a7}',
-    '\u{f0d8}', '\u{f076}', '\u{f0fc}', '\u{f0e0}',
+    '·', '•', '◦', '▪', '■', '□', '●', '○', '➢', '➤', '►', '‣', '∙', '\u{f0b7}', '\u{f0a7}', '\u{f0d8}', '\u{f076}',
+    '\u{f0fc}', '\u{f0e0}',
 ];
 
 /// Normalises text for comparison: lowercase, curly quotes and apostrophes to
@@ -62,8 +62,8 @@ pub fn words(text: &str) -> Vec<String> {
 
 /// Abbreviations whose full stop does not end a sentence.
 const ABBREVIATIONS: &[&str] = &[
-    "e.g", "eg", "i.e", "ie", "etc", "mr", "mrs", "ms", "dr", "st", "no", "nos", "vs", "cf",
-    "approx", "incl", "dept", "ref", "fig", "ed", "co", "ltd",
+    "e.g", "eg", "i.e", "ie", "etc", "mr", "mrs", "ms", "dr", "st", "no", "nos", "vs", "cf", "approx", "incl", "dept",
+    "ref", "fig", "ed", "co", "ltd",
 ];
 
 /// Splits prose into sentences. Conservative: a sentence ends at `.`, `!` or
@@ -94,8 +94,7 @@ pub fn sentences(text: &str) -> Vec<&str> {
             continue;
         }
         let next = bytes[k].1;
-        if !(next.is_uppercase() || next.is_ascii_digit() || matches!(next, '"' | '“' | '‘' | '('))
-        {
+        if !(next.is_uppercase() || next.is_ascii_digit() || matches!(next, '"' | '“' | '‘' | '(')) {
             continue;
         }
         if ch == '.' {
@@ -106,17 +105,11 @@ pub fn sentences(text: &str) -> Vec<&str> {
                 .unwrap_or("")
                 .to_lowercase();
             let bare = last_word.trim_end_matches('.');
-            if ABBREVIATIONS.contains(&bare)
-                || (bare.chars().count() == 1 && bare.chars().all(char::is_alphabetic))
-            {
+            if ABBREVIATIONS.contains(&bare) || (bare.chars().count() == 1 && bare.chars().all(char::is_alphabetic)) {
                 continue;
             }
         }
-        let end = if j < bytes.len() {
-            bytes[j].0
-        } else {
-            text.len()
-        };
+        let end = if j < bytes.len() { bytes[j].0 } else { text.len() };
         let sentence = text[start..end].trim();
         if !sentence.is_empty() {
             out.push(sentence);
@@ -139,11 +132,7 @@ pub fn slug(text: &str) -> String {
         }
         out.push_str(&w);
     }
-    if out.is_empty() {
-        "untitled".to_owned()
-    } else {
-        out
-    }
+    if out.is_empty() { "untitled".to_owned() } else { out }
 }
 
 /// Title-cases text written in capitals ("SAFE USE OF ICT" -> "Safe Use of ICT"),
@@ -153,9 +142,7 @@ pub fn soften_caps(text: &str) -> String {
     if letters.is_empty() || letters.iter().any(|c| c.is_lowercase()) {
         return text.to_owned();
     }
-    const SMALL: &[&str] = &[
-        "of", "and", "the", "for", "to", "in", "on", "a", "an", "or", "with",
-    ];
+    const SMALL: &[&str] = &["of", "and", "the", "for", "to", "in", "on", "a", "an", "or", "with"];
     const ACRONYMS: &[&str] = &["ICT", "IT", "TWS", "DSL", "SLT", "USB", "GDPR", "AUP", "PC"];
     text.split(' ')
         .enumerate()
@@ -192,9 +179,7 @@ mod tests {
 
     #[test]
     fn sentences_respect_abbreviations() {
-        let s = sentences(
-            "Use strong passwords, e.g. 3 random words. Never share them. Ask Mrs. Dean first.",
-        );
+        let s = sentences("Use strong passwords, e.g. 3 random words. Never share them. Ask Mrs. Dean first.");
         assert_eq!(
             s,
             vec![
@@ -208,10 +193,7 @@ mod tests {
     #[test]
     fn sentences_keep_initials() {
         let s = sentences("Reviewed by K. Beattie in July. Next review 2024.");
-        assert_eq!(
-            s,
-            vec!["Reviewed by K. Beattie in July.", "Next review 2024."]
-        );
+        assert_eq!(s, vec!["Reviewed by K. Beattie in July.", "Next review 2024."]);
     }
 
     #[test]

@@ -182,9 +182,7 @@ impl Thesaurus {
             let list = out.entries.entry(key(&from)).or_default();
             for (to, relation) in exps {
                 match list.iter_mut().find(|(p, _)| *p == to) {
-                    Some(existing) if existing.1.weight() < relation.weight() => {
-                        existing.1 = relation
-                    }
+                    Some(existing) if existing.1.weight() < relation.weight() => existing.1 = relation,
                     Some(_) => {}
                     None => list.push((to, relation)),
                 }

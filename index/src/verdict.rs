@@ -40,9 +40,7 @@ impl Verdict {
         match self {
             Verdict::No => "No — the policy does not allow this.",
             Verdict::Yes => "Yes — the policy allows this.",
-            Verdict::Conditional => {
-                "Only under conditions — the policy allows this only as the clause below says."
-            }
+            Verdict::Conditional => "Only under conditions — the policy allows this only as the clause below says.",
             Verdict::Info => "Here is what the policy says.",
             Verdict::None => "The policy does not answer this.",
         }
@@ -90,8 +88,7 @@ pub fn question_kind(question: &str) -> QuestionKind {
 /// "Who do I tell?", "who needs to know?", "who do I report it to?"
 pub fn asks_who(question: &str) -> bool {
     static WHO: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)who(?:m|se)?|report(?:ed|ing)?|tell|inform|let\s+\w+\s+know")
-            .expect("valid regex")
+        Regex::new(r"(?i)who(?:m|se)?|report(?:ed|ing)?|tell|inform|let\s+\w+\s+know").expect("valid regex")
     });
     question_kind(question) == QuestionKind::Information && WHO.is_match(question)
 }
@@ -109,8 +106,10 @@ static DISCRETION: LazyLock<Regex> = LazyLock::new(|| {
 
 /// A restriction: the clause allows something only in a narrower form than asked.
 static RESTRICTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\bonly\b|\bnot\s+(?:a|an|the|partners|other|personal|family)\b|\bnever\b|\bno\s+other\b|\bexclusively\b")
-        .expect("valid regex")
+    Regex::new(
+        r"(?i)\bonly\b|\bnot\s+(?:a|an|the|partners|other|personal|family)\b|\bnever\b|\bno\s+other\b|\bexclusively\b",
+    )
+    .expect("valid regex")
 });
 
 /// The question proposes the opposite of what an obligation requires.
@@ -139,12 +138,7 @@ fn exception_text(clause: &str) -> Option<&str> {
 /// Decides the verdict for a question answered by `clause_text` (the part of
 /// the clause that best matched) with modality `modality`. `overlaps` tells
 /// whether some text shares a topic word with the question.
-pub fn decide(
-    question: &str,
-    clause_text: &str,
-    modality: Modality,
-    overlaps: &dyn Fn(&str) -> bool,
-) -> Verdict {
+pub fn decide(question: &str, clause_text: &str, modality: Modality, overlaps: &dyn Fn(&str) -> bool) -> Verdict {
     if question_kind(question) == QuestionKind::Information {
         return Verdict::Info;
     }
@@ -172,8 +166,8 @@ pub fn decide(
             }
         }
         Modality::Must | Modality::Should => {
-            let opposite = CONTRARY.is_match(question)
-                || (PERSONAL.is_match(question) && SCHOOL_OWNED.is_match(clause_text));
+            let opposite =
+                CONTRARY.is_match(question) || (PERSONAL.is_match(question) && SCHOOL_OWNED.is_match(clause_text));
             if opposite {
                 Verdict::No
             } else if DISCRETION.is_match(clause_text) {
@@ -189,9 +183,7 @@ pub fn decide(
         Modality::Info => {
             if exception_applies || DISCRETION.is_match(clause_text) {
                 Verdict::Yes
-            } else if RESTRICTION.is_match(clause_text)
-                || text::normalize(clause_text).contains(" not ")
-            {
+            } else if RESTRICTION.is_match(clause_text) || text::normalize(clause_text).contains(" not ") {
                 Verdict::No
             } else if has_condition {
                 Verdict::Conditional
@@ -211,22 +203,10 @@ mod tests {
         use QuestionKind::*;
         assert_eq!(question_kind("Can I use my phone on the trip?"), Permission);
         assert_eq!(question_kind("Who do I report it to?"), Information);
-        assert_eq!(
-            question_kind("Saw something awful. What do I do?"),
-            Information
-        );
-        assert_eq!(
-            question_kind("How often should I change my password?"),
-            Information
-        );
-        assert_eq!(
-            question_kind("is it ok to leave the PC logged in?"),
-            Permission
-        );
-        assert_eq!(
-            question_kind("Do I need to put a disclaimer on my blog?"),
-            Information
-        );
+        assert_eq!(question_kind("Saw something awful. What do I do?"), Information);
+        assert_eq!(question_kind("How often should I change my password?"), Information);
+        assert_eq!(question_kind("is it ok to leave the PC logged in?"), Permission);
+        assert_eq!(question_kind("Do I need to put a disclaimer on my blog?"), Information);
     }
 
     #[test]
@@ -256,12 +236,7 @@ mod tests {
             Verdict::No
         );
         assert_eq!(
-            decide(
-                "Who do I tell?",
-                "Report it to the DSL.",
-                Modality::Must,
-                &none
-            ),
+            decide("Who do I tell?", "Report it to the DSL.", Modality::Must, &none),
             Verdict::Info
         );
         assert_eq!(

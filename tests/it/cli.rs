@@ -35,7 +35,10 @@ fn assert_quotes_policy(reply: &str, topic: &str) {
         "the first quoted clause is not about {topic:?}: {:?}\nreply:\n{reply}",
         quotes[0]
     );
-    assert!(reply.contains(EXAMPLE_VERSION), "the citation does not give the policy version:\n{reply}");
+    assert!(
+        reply.contains(EXAMPLE_VERSION),
+        "the citation does not give the policy version:\n{reply}"
+    );
 }
 
 #[test]
@@ -58,9 +61,16 @@ fn assert_answer_shape(answer: &Value) {
     assert!(answer["answered"].is_boolean(), "answered is not a bool: {answer}");
     let verdict = str_field(answer, "verdict");
     assert!(VERDICTS.contains(&verdict), "unknown verdict {verdict:?}: {answer}");
-    let confidence = answer["confidence"].as_f64().unwrap_or_else(|| panic!("confidence is not a number: {answer}"));
-    assert!((0.0..=1.0).contains(&confidence), "confidence {confidence} is outside 0-1");
-    let citations = answer["citations"].as_array().unwrap_or_else(|| panic!("citations is not an array: {answer}"));
+    let confidence = answer["confidence"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("confidence is not a number: {answer}"));
+    assert!(
+        (0.0..=1.0).contains(&confidence),
+        "confidence {confidence} is outside 0-1"
+    );
+    let citations = answer["citations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("citations is not an array: {answer}"));
     assert!(citations.len() <= 3, "more than 3 citations: {answer}");
     assert!(!str_field(answer, "reply").trim().is_empty(), "empty reply: {answer}");
 }
@@ -75,14 +85,29 @@ fn ask_json_has_the_answer_fields() {
         assert_eq!(answer["answered"], true, "{question}: not answered: {answer}");
         assert_eq!(answer["verdict"], "no", "{question}: the policy forbids this: {answer}");
         let citations = answer["citations"].as_array().expect("citations");
-        assert!(!citations.is_empty(), "{question}: answered without a citation: {answer}");
-        assert!(str_field(&citations[0], "text").to_lowercase().contains(topic), "{question}: first citation: {answer}");
+        assert!(
+            !citations.is_empty(),
+            "{question}: answered without a citation: {answer}"
+        );
+        assert!(
+            str_field(&citations[0], "text").to_lowercase().contains(topic),
+            "{question}: first citation: {answer}"
+        );
         let reply = str_field(&answer, "reply");
         for c in citations {
             let text = str_field(c, "text");
-            assert!(policy.contains(&normalize_ws(text)), "citation is not word for word: {text:?}");
-            assert!(reply.contains(text), "the reply does not quote the cited clause {text:?}:\n{reply}");
-            assert!(str_field(c, "reference").contains(EXAMPLE_VERSION), "reference without version: {c}");
+            assert!(
+                policy.contains(&normalize_ws(text)),
+                "citation is not word for word: {text:?}"
+            );
+            assert!(
+                reply.contains(text),
+                "the reply does not quote the cited clause {text:?}:\n{reply}"
+            );
+            assert!(
+                str_field(c, "reference").contains(EXAMPLE_VERSION),
+                "reference without version: {c}"
+            );
         }
     }
 }
@@ -92,21 +117,38 @@ fn ask_off_topic_question_is_declined_plainly() {
     let sandbox = Sandbox::example();
     let answer = sandbox.ask_json(OFF_TOPIC_QUESTION);
     assert_answer_shape(&answer);
-    assert_eq!(answer["answered"], false, "an off-topic question was answered: {answer}");
+    assert_eq!(
+        answer["answered"], false,
+        "an off-topic question was answered: {answer}"
+    );
     assert_eq!(answer["verdict"], "none", "{answer}");
-    assert_eq!(answer["citations"].as_array().map(Vec::len), Some(0), "a declined answer cites nothing: {answer}");
+    assert_eq!(
+        answer["citations"].as_array().map(Vec::len),
+        Some(0),
+        "a declined answer cites nothing: {answer}"
+    );
 
     let run = sandbox.run(["ask", OFF_TOPIC_QUESTION]);
     run.assert_success();
     let reply = run.stdout.to_lowercase().replace('’', "'");
     assert!(
-        ["couldn't find", "could not find", "does not answer", "doesn't answer", "does not cover"]
-            .iter()
-            .any(|p| reply.contains(p)),
+        [
+            "couldn't find",
+            "could not find",
+            "does not answer",
+            "doesn't answer",
+            "does not cover"
+        ]
+        .iter()
+        .any(|p| reply.contains(p)),
         "the reply does not say plainly that the policy has no answer:\n{}",
         run.stdout
     );
-    assert!(quoted_passages(&run.stdout).is_empty(), "a declined reply quotes a clause:\n{}", run.stdout);
+    assert!(
+        quoted_passages(&run.stdout).is_empty(),
+        "a declined reply quotes a clause:\n{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -115,7 +157,11 @@ fn clauses_lists_the_example_policy() {
     let run = run_in(policy.parent().unwrap(), ["clauses".as_ref(), policy.as_os_str()]);
     run.assert_success();
     assert!(run.stdout.contains(EXAMPLE_VERSION), "no version in:\n{}", run.stdout);
-    assert!(run.stdout.contains("Never share your password with anyone"), "a clause is missing:\n{}", run.stdout);
+    assert!(
+        run.stdout.contains("Never share your password with anyone"),
+        "a clause is missing:\n{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("must-not"), "no modality shown:\n{}", run.stdout);
 }
 
@@ -130,16 +176,30 @@ fn clauses_json_gives_id_modality_and_heading_path() {
         assert!(!id.is_empty(), "empty id: {c}");
         assert!(ids.insert(id.to_owned()), "duplicate id {id}");
         assert!(MODALITIES.contains(&str_field(c, "modality")), "unknown modality: {c}");
-        let path = c["heading_path"].as_array().unwrap_or_else(|| panic!("heading_path is not an array: {c}"));
-        assert!(!path.is_empty() && path.iter().all(Value::is_string), "bad heading_path: {c}");
+        let path = c["heading_path"]
+            .as_array()
+            .unwrap_or_else(|| panic!("heading_path is not an array: {c}"));
+        assert!(
+            !path.is_empty() && path.iter().all(Value::is_string),
+            "bad heading_path: {c}"
+        );
     }
 
     let donts: Vec<&Value> = clauses
         .iter()
-        .filter(|c| c["heading_path"].as_array().and_then(|p| p.last()).and_then(Value::as_str) == Some("Don't"))
+        .filter(|c| {
+            c["heading_path"]
+                .as_array()
+                .and_then(|p| p.last())
+                .and_then(Value::as_str)
+                == Some("Don't")
+        })
         .collect();
     assert_eq!(donts.len(), 5, "the example's \"Don't\" list has 5 items: {donts:?}");
     for c in donts {
-        assert_eq!(c["modality"], "must-not", "an item of a \"Don't\" list is a prohibition: {c}");
+        assert_eq!(
+            c["modality"], "must-not",
+            "an item of a \"Don't\" list is a prohibition: {c}"
+        );
     }
 }

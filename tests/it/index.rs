@@ -23,7 +23,11 @@ fn two_policies() -> (Sandbox, PathBuf, PathBuf) {
 #[track_caller]
 fn counts(report: &Value) -> (u64, u64, u64) {
     let index = &report["index"];
-    let n = |k: &str| index[k].as_u64().unwrap_or_else(|| panic!("index.{k} is not a count: {report}"));
+    let n = |k: &str| {
+        index[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("index.{k} is not a count: {report}"))
+    };
     (n("reindexed"), n("unchanged"), n("removed"))
 }
 
@@ -47,7 +51,11 @@ fn indexing_twice_reports_everything_unchanged() {
 
     let text = sandbox.run(["index"]);
     text.assert_success();
-    assert!(text.stdout.contains("0 re-indexed"), "the text report says what was re-indexed:\n{}", text.stdout);
+    assert!(
+        text.stdout.contains("0 re-indexed"),
+        "the text report says what was re-indexed:\n{}",
+        text.stdout
+    );
     assert!(text.stdout.contains("2 unchanged"), "{}", text.stdout);
 }
 
@@ -58,17 +66,28 @@ fn editing_one_policy_reindexes_only_that_file() {
 
     replace_in(&second, "by the last day of term", "by the last Friday of term");
     let report = sandbox.index_json();
-    assert_eq!(counts(&report), (1, 1, 0), "only the edited file is re-indexed: {report}");
+    assert_eq!(
+        counts(&report),
+        (1, 1, 0),
+        "only the edited file is re-indexed: {report}"
+    );
     assert_eq!(counts(&sandbox.index_json()), (0, 2, 0), "and then it is up to date");
 
     let answer = sandbox.ask_json("When do I have to return a loaned laptop?");
-    let cited: Vec<&str> =
-        answer["citations"].as_array().into_iter().flatten().map(|c| str_field(c, "text")).collect();
+    let cited: Vec<&str> = answer["citations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| str_field(c, "text"))
+        .collect();
     assert!(
         cited.iter().any(|t| t.contains("last Friday of term")),
         "answers come from the edited text: {answer}"
     );
-    assert!(!cited.iter().any(|t| t.contains("last day of term")), "the old text is gone from the index: {answer}");
+    assert!(
+        !cited.iter().any(|t| t.contains("last day of term")),
+        "the old text is gone from the index: {answer}"
+    );
 }
 
 #[test]
@@ -84,7 +103,12 @@ fn removing_a_policy_removes_it_from_the_index() {
 fn ids_by_place(policy: &Value) -> HashMap<(String, String), String> {
     clause_list(policy)
         .iter()
-        .map(|c| ((c["heading_path"].to_string(), str_field(c, "text").to_owned()), str_field(c, "id").to_owned()))
+        .map(|c| {
+            (
+                (c["heading_path"].to_string(), str_field(c, "text").to_owned()),
+                str_field(c, "id").to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -116,7 +140,11 @@ fn editing_a_clause_keeps_the_other_clause_ids() {
             .map(|c| str_field(c, "id").to_owned())
             .expect("the password-sharing clause")
     };
-    assert_eq!(sharing(&before), sharing(&after), "a neighbour of the edited clause keeps its id");
+    assert_eq!(
+        sharing(&before),
+        sharing(&after),
+        "a neighbour of the edited clause keeps its id"
+    );
 
     let edited_id = |p: &Value, prefix: &str| {
         clause_list(p)

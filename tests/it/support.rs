@@ -43,7 +43,10 @@ pub fn shared_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var_os("CI").is_some() {
-        panic!("{} (eval/dev.yaml and corpus/) is missing; CI must run the eval test", dir.display());
+        panic!(
+            "{} (eval/dev.yaml and corpus/) is missing; CI must run the eval test",
+            dir.display()
+        );
     }
     eprintln!("note: {} not found; skipping the eval test", dir.display());
     None
@@ -123,7 +126,10 @@ impl Run {
     /// Failed cleanly: a non-zero exit code (not killed by a signal) and no panic.
     #[track_caller]
     pub fn assert_failure(&self) -> &Self {
-        assert!(matches!(self.code, Some(c) if c != 0), "expected a non-zero exit: {self}");
+        assert!(
+            matches!(self.code, Some(c) if c != 0),
+            "expected a non-zero exit: {self}"
+        );
         self.assert_no_panic();
         self
     }
@@ -159,7 +165,10 @@ impl Run {
     pub fn assert_stderr_contains(&self, words: &[&str]) -> &Self {
         let lower = self.stderr.to_lowercase();
         for w in words {
-            assert!(lower.contains(&w.to_lowercase()), "expected stderr to mention {w:?}: {self}");
+            assert!(
+                lower.contains(&w.to_lowercase()),
+                "expected stderr to mention {w:?}: {self}"
+            );
         }
         self
     }
@@ -176,7 +185,11 @@ where
     let command = std::iter::once("policybot".to_owned())
         .chain(args.iter().map(|a| {
             let a = a.to_string_lossy();
-            if a.chars().count() > 80 { format!("{}…", a.chars().take(80).collect::<String>()) } else { a.into() }
+            if a.chars().count() > 80 {
+                format!("{}…", a.chars().take(80).collect::<String>())
+            } else {
+                a.into()
+            }
         }))
         .collect::<Vec<_>>()
         .join(" ");
@@ -207,7 +220,12 @@ pub struct Sandbox {
 impl Sandbox {
     /// An empty sandbox; call [`Sandbox::write_config`] before running commands that need one.
     pub fn empty() -> Self {
-        Sandbox { dir: tempfile::Builder::new().prefix("policybot-it-").tempdir().expect("temp dir") }
+        Sandbox {
+            dir: tempfile::Builder::new()
+                .prefix("policybot-it-")
+                .tempdir()
+                .expect("temp dir"),
+        }
     }
 
     /// A sandbox whose config has the given schools (id, policy folder).
@@ -297,17 +315,23 @@ pub fn copy(from: &Path, to: &Path) {
 #[track_caller]
 pub fn clauses_json(file: &Path) -> Value {
     let cwd = file.parent().expect("a folder");
-    run_in(cwd, [OsStr::new("clauses"), file.as_os_str(), OsStr::new("--json")]).assert_success().json()
+    run_in(cwd, [OsStr::new("clauses"), file.as_os_str(), OsStr::new("--json")])
+        .assert_success()
+        .json()
 }
 
 /// The `clauses` array of a `clauses --json` document.
 #[track_caller]
 pub fn clause_list(policy: &Value) -> &Vec<Value> {
-    policy["clauses"].as_array().unwrap_or_else(|| panic!("no clauses array in {policy}"))
+    policy["clauses"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no clauses array in {policy}"))
 }
 
 /// A string field of a JSON object.
 #[track_caller]
 pub fn str_field<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key].as_str().unwrap_or_else(|| panic!("{key:?} is not a string in {value}"))
+    value[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key:?} is not a string in {value}"))
 }
