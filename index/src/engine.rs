@@ -217,13 +217,15 @@ impl Engine {
         let question: String = question.chars().take(MAX_QUESTION_CHARS).collect();
         let mut analyzer = self.analyzer.clone();
         let concepts = query::concepts(&question, &self.thesaurus, &self.vocabulary, &mut analyzer);
-        let importance = self.importance(&concepts);
+        let weighed = self.weigh(&concepts);
+        let importance: Vec<f32> = weighed.iter().map(|(w, _)| *w).collect();
+        let topical: Vec<bool> = weighed.iter().map(|(_, t)| *t).collect();
         let total: f32 = importance.iter().sum();
         let candidates = self
             .index
             .candidates(asker.school, &concepts, self.settings.candidates)?;
         let asks_who = verdict::asks_who(&question);
-        let question_stems: HashSet<&str> = concepts.iter().flat_map(|c| c.all_stems()).collect();
+        let question_stems = rank::question_stems(&concepts);
         let mut scored: Vec<Scored> = Vec::new();
         let best_bm25 = candidates.first().map_or(1.0, |c| c.1.max(1e-6));
         for (rank_in_bm25, (id, bm25)) in candidates.iter().enumerate() {
@@ -234,8 +236,8 @@ impl Engine {
             let (matched, per) = rank::coverage(&concepts, &importance, &stems);
             let concepts_matched = per
                 .iter()
-                .zip(&importance)
-                .filter(|(m, w)| **m >= rank::MATCHED && **w >= rank::GENERIC_IDF)
+                .zip(&topical)
+                .filter(|(m, t)| **m >= rank::MATCHED && **t)
                 .count();
             // BM25 order breaks ties between equally covering clauses.
             let focus = rank::focus(&question_stems, &stems);
@@ -259,7 +261,7 @@ impl Engine {
         // An answer must find the question's ideas in the clause: two of them
         // (one if the question has only one that is not generic), and enough
         // of the question overall.
-        let meaningful = importance.iter().filter(|w| **w >= rank::GENERIC_IDF).count();
+        let meaningful = topical.iter().filter(|t| **t).count();
         let required = meaningful.min(self.settings.min_concepts);
         let top = scored.first();
         let answered = top.is_some_and(|t| {
@@ -332,7 +334,7 @@ impl Engine {
             .index
             .candidates(asker.school, &concepts, self.settings.candidates)?;
         let asks_who = verdict::asks_who(question);
-        let question_stems: HashSet<&str> = concepts.iter().flat_map(|c| c.all_stems()).collect();
+        let question_stems = rank::question_stems(&concepts);
         let mut rows = Vec::new();
         for (id, bm25) in &candidates {
             let Some(clause) = self.clause(id) else {
@@ -372,6 +374,12 @@ impl Engine {
     /// policy nor the thesaurus knows ("frog", "scavenger") are the story
     /// around the question, not its topic, and weigh less.
     fn importance(&self, concepts: &[Concept]) -> Vec<f32> {
+        self.weigh(concepts).into_iter().map(|(w, _)| w).collect()
+    }
+
+    /// Each concept's weight, and whether it is topical (rarer than
+    /// [`rank::GENERIC_IDF`] before any boost: "use" and "staff" are not).
+    fn weigh(&self, concepts: &[Concept]) -> Vec<(f32, bool)> {
         let n = self.index.clause_count();
         let idf = |stems: &[String]| {
             stems
@@ -391,6 +399,7 @@ impl Engine {
                     .map(|a| idf(&a.stems))
                     .reduce(f32::min)
                     .unwrap_or_else(|| idf(&c.alternatives[0].stems));
+                let topical = weight >= rank::GENERIC_IDF;
                 let known = c.alternatives.len() > 1
                     || c.label
                         .split(['/', ' '])
@@ -400,7 +409,8 @@ impl Engine {
                 } else {
                     weight * rank::UNKNOWN_WORD_FACTOR
                 };
-                if c.asked { weight * rank::ASKED_FACTOR } else { weight }
+                let weight = if c.asked { weight * rank::ASKED_FACTOR } else { weight };
+                (weight, topical)
             })
             .collect()
     }

@@ -6,6 +6,7 @@
 //! against the vocabulary of the indexed policies first.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer};
 
@@ -17,293 +18,30 @@ pub const TOKENIZER: &str = "policy_en";
 
 /// Words that carry no topic: function words and the chatter of a question
 /// typed on a phone ("just", "ok", "obvs").
-const STOPWORDS: &[&str] = &[
-    "a",
-    "about",
-    "above",
-    "after",
-    "again",
-    "all",
-    "allowed",
-    "also",
-    "alright",
-    "am",
-    "an",
-    "and",
-    "any",
-    "anyone",
-    "anything",
-    "are",
-    "as",
-    "ask",
-    "asked",
-    "asking",
-    "at",
-    "be",
-    "because",
-    "been",
-    "being",
-    "bit",
-    "both",
-    "but",
-    "by",
-    "can",
-    "cant",
-    "could",
-    "couldnt",
-    "did",
-    "do",
-    "does",
-    "doing",
-    "dont",
-    "each",
-    "else",
-    "even",
-    "ever",
-    "few",
-    "for",
-    "from",
-    "get",
-    "gets",
-    "getting",
-    "go",
-    "going",
-    "got",
-    "had",
-    "has",
-    "have",
-    "he",
-    "hello",
-    "her",
-    "here",
-    "hers",
-    "hey",
-    "hi",
-    "him",
-    "his",
-    "how",
-    "i",
-    "id",
-    "if",
-    "im",
-    "in",
-    "into",
-    "is",
-    "isnt",
-    "it",
-    "its",
-    "ive",
-    "just",
-    "know",
-    "let",
-    "like",
-    "lol",
-    "loads",
-    "lot",
-    "lots",
-    "may",
-    "me",
-    "might",
-    "mine",
-    "more",
-    "much",
-    "must",
-    "my",
-    "need",
-    "needs",
-    "no",
-    "nor",
-    "not",
-    "now",
-    "obvs",
-    "of",
-    "off",
-    "ok",
-    "okay",
-    "on",
-    "one",
-    "only",
-    "or",
-    "other",
-    "our",
-    "ours",
-    "out",
-    "over",
-    "please",
-    "pls",
-    "policy",
-    "quick",
-    "quickly",
-    "really",
-    "rule",
-    "rules",
-    "said",
-    "say",
-    "says",
-    "she",
-    "should",
-    "so",
-    "some",
-    "someone",
-    "something",
-    "still",
-    "stuff",
-    "such",
-    "sure",
-    "tbh",
-    "than",
-    "thank",
-    "thanks",
-    "that",
-    "thats",
-    "the",
-    "their",
-    "them",
-    "then",
-    "there",
-    "theres",
-    "these",
-    "they",
-    "theyre",
-    "thing",
-    "things",
-    "this",
-    "those",
-    "thru",
-    "to",
-    "too",
-    "up",
-    "us",
-    "very",
-    "want",
-    "wants",
-    "was",
-    "we",
-    "were",
-    "what",
-    "whats",
-    "when",
-    "where",
-    "which",
-    "while",
-    "who",
-    "whom",
-    "whose",
-    "why",
-    "will",
-    "with",
-    "wont",
-    "would",
-    "yeah",
-    "yes",
-    "yet",
-    "you",
-    "your",
-    "yours",
-    "subject",
-    "re",
-    "fw",
-    "fwd",
-    "hiya",
-    "cheers",
-    "x",
-    "xx",
-    "btw",
-    "etc",
-    "shouldnt",
-    "wouldnt",
-    "gonna",
-    "wanna",
-    "bc",
-    "coz",
-    "cos",
-    "happen",
-    "happens",
-    "put",
-    "way",
-    "ways",
-    "onto",
-    "next",
-    "came",
-    "come",
-    "comes",
-    "went",
-    "gone",
-    "goes",
-    "mins",
-    "min",
-    "minute",
-    "minutes",
-    "ago",
-    "couple",
-    "love",
-    "loved",
-    "lovely",
-    "easier",
-    "easy",
-    "pretty",
-    "funny",
-    "happy",
-    "great",
-    "good",
-    "nice",
-    "best",
-    "better",
-    "sorry",
-    "today",
-    "tomorrow",
-    "yesterday",
-    "tonight",
-    "shes",
-    "hes",
-    "hers",
-    "ill",
-    "youre",
-    "weve",
-    "wed",
-    "theyll",
-    "well",
-    "anyway",
-    "maybe",
-    "probably",
-    "basically",
-    "literally",
-    "actually",
-    "totally",
-    "definitely",
-    "though",
-    "although",
-    "since",
-    "until",
-    "whether",
-    "every",
-    "everyone",
-    "everything",
-    "nothing",
-    "via",
-    "per",
-    "within",
-    "without",
-    "through",
-    "during",
-    "before",
-    "again",
-    "around",
-    "round",
-    "near",
-    "given",
-    "gave",
-    "able",
-    "mean",
-    "means",
-    "think",
-    "thought",
-    "guess",
-    "wondering",
-    "wonder",
-    "hope",
-    "fab",
-];
+const STOPWORDS: &str = "\
+    a able about above actually after again ago all allowed already alright also although always am an and any \
+    anybody anyone anything anyway are arent around as ask asked asking at basically bc be because been before \
+    being best better bit bits both btw but by came can cant catch cheers come comes coming completely confused \
+    cos could couldnt couple coz cute definitely did didnt do does doesnt doing done dont during each early easier \
+    easy else etc even ever every everybody everyone everything fab fairly few fine for forget forgetting forgot \
+    fri friday from funny fw fwd gave genuinely get gets getting given go goes going gone gonna good got great \
+    guess had happen happens happy has hasnt have havent he hello her here hers hes hey hi him his hiya honestly \
+    hope how huge i id if ill im in into is isnt it its ive just keeps kept know last lately later let like \
+    literally little loads lol lot lots love loved lovely made make makes making manage managed massive may maybe \
+    me mean means might min mine mins minute minutes mon monday more much must my near need needed needs new next \
+    nice no nor normally not nothing now obvs of off often ok okay on once one only onto or other our ours out \
+    over panicking paranoid per please pls policy pop popped pretty probably put quick quickly quite rather re \
+    really recently right round rule rules said sat saturday say says seriously she shes should shouldnt since so \
+    some somebody someone something sometimes soon sorry start started starting stay still stuff subject such sun \
+    sunday suppose supposed sure tbh than thank thanks that thats the their theirs them then there theres these \
+    they theyll theyre thing things think thinking this those though thought through thru thurs thursday tiny tmrw \
+    tmw to today tomorrow tomoz tonight too took totally tried try trying tues tuesday twice unsure until up us \
+    usually very via wanna want wanted wants was wasnt way ways we wed wednesday weds week weeks well went were \
+    weve what whats when where whether which while who whole whom whose why will with within without wk wknd wks \
+    wonder wondering wont worried worry would wouldnt x xx yeah yes yesterday yet you your youre yours \
+";
+
+static STOPWORD_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| STOPWORDS.split_whitespace().collect());
 
 /// Places and groups that, before a device word, only say whose device it is.
 const PLACE_MODIFIERS: &[&str] = &[
@@ -354,8 +92,20 @@ const DEVICES: &[&str] = &[
     "devices",
 ];
 
+/// "2", "2hrs", "yr4", "y6", "yr11s", "ks2": numbers and year groups say which
+/// children or when, not what the question is about.
+fn is_number_or_year_group(word: &str) -> bool {
+    let digits = word.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    let prefix = &word[..word.len() - digits.len()];
+    let rest = digits.trim_start_matches(|c: char| c.is_ascii_digit());
+    let has_digits = rest.len() < digits.len();
+    has_digits
+        && matches!(prefix, "" | "y" | "yr" | "year" | "ks" | "p")
+        && matches!(rest, "" | "s" | "hrs" | "hr" | "h" | "pm" | "am" | "th" | "st" | "nd" | "rd" | "mins" | "min")
+}
+
 pub fn is_stopword(word: &str) -> bool {
-    STOPWORDS.contains(&word)
+    STOPWORD_SET.contains(word)
 }
 
 /// The analyzer used for every indexed field and every question: simple word
@@ -534,7 +284,7 @@ pub fn concepts(
         })
         .collect();
     let word_stems: Vec<String> = words.iter().map(|w| stem_word(analyzer, w)).collect();
-    let matches = thesaurus.matches(&word_stems);
+    let matches = thesaurus.matches(&words, &word_stems);
     let mut out: Vec<Concept> = Vec::new();
     let mut seen: HashSet<Vec<String>> = HashSet::new();
     let mut i = 0;
@@ -551,7 +301,7 @@ pub fn concepts(
         let phrase_key = &word_stems[i..i + len];
         let in_question = asked[i..i + len].iter().any(|a| *a);
         i += len;
-        if len == 1 && (is_stopword(&phrase[0]) || phrase[0].chars().all(|c| c.is_ascii_digit())) {
+        if len == 1 && (is_stopword(&phrase[0]) || is_number_or_year_group(&phrase[0])) {
             continue;
         }
         // "the class PC", "the staffroom computer": the place only says whose
@@ -638,9 +388,8 @@ fn phrase_stems(analyzer: &mut TextAnalyzer, phrase: &[String]) -> Vec<String> {
 }
 
 fn thesaurus_knows(thesaurus: &Thesaurus, analyzer: &mut TextAnalyzer, word: &str) -> bool {
-    !thesaurus
-        .matches(std::slice::from_ref(&stem_word(analyzer, word)))
-        .is_empty()
+    let written = [word.to_owned()];
+    !thesaurus.matches(&written, &[stem_word(analyzer, word)]).is_empty()
 }
 
 /// One word's stem (the word itself if the analyzer drops it).

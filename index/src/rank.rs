@@ -6,7 +6,7 @@
 //! contains in its own words (full credit), its headings or its surrounding
 //! sentences (part credit). The answer is declined when coverage is low.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -125,9 +125,23 @@ pub fn coverage(concepts: &[Concept], importance: &[f32], stems: &ClauseStems) -
     (matched, per)
 }
 
+/// Each stem the question asks about, with the weight of the closest
+/// alternative it belongs to. (Focus counts them all alike: weighting broader
+/// terms down there measured worse.)
+pub fn question_stems(concepts: &[Concept]) -> HashMap<&str, f32> {
+    let mut out: HashMap<&str, f32> = HashMap::new();
+    for alt in concepts.iter().flat_map(|c| &c.alternatives) {
+        for s in &alt.stems {
+            let w = out.entry(s.as_str()).or_insert(0.0);
+            *w = w.max(alt.weight);
+        }
+    }
+    out
+}
+
 /// Share of a clause's own content words that the question asked about: a
 /// clause that is mostly about the question beats one that mentions it in passing.
-pub fn focus(question_stems: &HashSet<&str>, stems: &ClauseStems) -> f32 {
+pub fn focus(question_stems: &HashMap<&str, f32>, stems: &ClauseStems) -> f32 {
     let content: HashSet<&str> = stems
         .text
         .seq
@@ -138,7 +152,7 @@ pub fn focus(question_stems: &HashSet<&str>, stems: &ClauseStems) -> f32 {
     if content.is_empty() {
         return 0.0;
     }
-    content.iter().filter(|s| question_stems.contains(*s)).count() as f32 / content.len() as f32
+    content.iter().filter(|s| question_stems.contains_key(*s)).count() as f32 / content.len() as f32
 }
 
 /// Ranking score: matched weight, adjusted for focus, audience, length, and

@@ -69,6 +69,8 @@ pub type Match<'a> = (usize, usize, &'a [(Phrase, Relation)]);
 #[derive(Debug, Default, Clone)]
 pub struct Thesaurus {
     entries: HashMap<Phrase, Vec<(Phrase, Relation)>>,
+    /// For a stemmed key, the phrases as the thesaurus wrote them.
+    written: HashMap<Phrase, Vec<Phrase>>,
     exclusive: std::collections::HashSet<Phrase>,
     longest: usize,
 }
@@ -145,15 +147,26 @@ impl Thesaurus {
             .map(String::as_str)
     }
 
-    /// Finds thesaurus phrases in `words`, longest first, without overlaps.
+    /// Finds thesaurus phrases in a question, longest first, without overlaps.
+    /// `keys` are the words as the thesaurus is keyed (stems, after
+    /// [`Thesaurus::keyed_by`]); `words` are the words as written, which must be
+    /// an inflection of a key as written ("teachers" for "teacher", not
+    /// "managed" for "manager", though both stem to "manag…").
     /// Returns (start, len, expansions).
-    pub fn matches(&self, words: &[String]) -> Vec<Match<'_>> {
+    pub fn matches(&self, words: &[String], keys: &[String]) -> Vec<Match<'_>> {
         let mut out = Vec::new();
         let mut i = 0;
-        while i < words.len() {
+        while i < keys.len() {
             let mut found = None;
-            for len in (1..=self.longest.min(words.len() - i)).rev() {
-                if let Some(exp) = self.entries.get(&words[i..i + len]) {
+            for len in (1..=self.longest.min(keys.len() - i)).rev() {
+                let key = &keys[i..i + len];
+                let Some(exp) = self.entries.get(key) else { continue };
+                let written = &words[i..i + len];
+                let inflects = match self.written.get(key) {
+                    Some(forms) => forms.iter().any(|f| f.iter().zip(written).all(|(a, b)| same_word(a, b))),
+                    None => true,
+                };
+                if inflects {
                     found = Some((i, len, exp.as_slice()));
                     break;
                 }
@@ -179,7 +192,9 @@ impl Thesaurus {
             ..Default::default()
         };
         for (from, exps) in self.entries {
-            let list = out.entries.entry(key(&from)).or_default();
+            let stemmed = key(&from);
+            out.written.entry(stemmed.clone()).or_default().push(from);
+            let list = out.entries.entry(stemmed).or_default();
             for (to, relation) in exps {
                 match list.iter_mut().find(|(p, _)| *p == to) {
                     Some(existing) if existing.1.weight() < relation.weight() => existing.1 = relation,
@@ -202,6 +217,44 @@ impl Thesaurus {
     }
 }
 
+/// Whether two words are inflections of one another: plural, possessive,
+/// past tense or -ing form ("texting"/"text", "messaged"/"message",
+/// "parking"/"park"), but not derivations ("manager"/"managed").
+pub fn same_word(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let a = bases(a);
+    bases(b).iter().any(|x| a.contains(x))
+}
+
+fn bases(word: &str) -> Vec<String> {
+    let mut out = vec![word.to_owned()];
+    let mut push = |s: String| {
+        if s.chars().count() >= 2 && !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    if let Some(stem) = word.strip_suffix("ies") {
+        push(format!("{stem}y"));
+    }
+    for suffix in ["'s", "s", "es", "ed", "d", "ing"] {
+        if let Some(stem) = word.strip_suffix(suffix) {
+            push(stem.to_owned());
+            if suffix == "ing" || suffix == "ed" {
+                push(format!("{stem}e"));
+                // "dropped" → "drop", "chatting" → "chat"
+                let mut chars: Vec<char> = stem.chars().collect();
+                if chars.len() >= 2 && chars[chars.len() - 1] == chars[chars.len() - 2] {
+                    chars.pop();
+                    push(chars.into_iter().collect());
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,12 +266,26 @@ mod tests {
         )
         .unwrap();
         let ws = text::words("can I use a memory stick or insta");
-        let m = t.matches(&ws);
+        let m = t.matches(&ws, &ws);
         assert_eq!(m.len(), 2);
         assert_eq!(m[0].0, 4);
         assert_eq!(m[0].2[0].0, vec!["usb", "stick"]);
-        assert!(t.matches(&text::words("social media")).is_empty());
-        assert!(!t.matches(&text::words("usb stick")).is_empty());
+        let sm = text::words("social media");
+        assert!(t.matches(&sm, &sm).is_empty());
+        let us = text::words("usb stick");
+        assert!(!t.matches(&us, &us).is_empty());
+    }
+
+    #[test]
+    fn inflections_are_the_same_word_derivations_are_not() {
+        assert!(same_word("teachers", "teacher"));
+        assert!(same_word("messaged", "message"));
+        assert!(same_word("texting", "text"));
+        assert!(same_word("parking", "park"));
+        assert!(same_word("dropped", "drop"));
+        assert!(!same_word("managed", "manager"));
+        assert!(!same_word("removable", "remove"));
+        assert!(!same_word("allowed", "allowance"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cli::PASSWORD_QUESTION;
-use crate::support::{Sandbox, clause_list, clauses_json, run_in, str_field, write};
+use crate::support::{Run, Sandbox, clause_list, clauses_json, run_in, str_field, write};
 
 /// 8 MiB: `policybot_index::corpus::MAX_POLICY_BYTES`.
 const MAX_POLICY_BYTES: usize = 8 * 1024 * 1024;
@@ -20,7 +20,7 @@ fn with_bad_file(name: &str, contents: &[u8]) -> (Sandbox, PathBuf) {
 /// `index` still succeeds and indexes `policies` policies (the good one among
 /// them), and a question the good policy answers is still answered from it.
 #[track_caller]
-fn assert_good_policy_survives(sandbox: &Sandbox, policies: u64) -> crate::support::Run {
+fn assert_good_policy_survives(sandbox: &Sandbox, policies: u64) -> Run {
     let run = sandbox.run(["index"]);
     run.assert_success().assert_no_panic();
     assert!(
