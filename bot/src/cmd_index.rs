@@ -12,6 +12,15 @@ pub fn run(config: &Config, check: bool, json: bool) -> Result<()> {
     errors.append(&mut read.errors);
     let clauses: usize = read.policies.iter().map(|p| p.clauses.len()).sum();
     let policies = read.policies.len();
+    let per_school: Vec<(String, String, usize, usize)> = config
+        .schools
+        .iter()
+        .map(|s| {
+            let own = read.policies.iter().filter(|p| p.school == s.id);
+            let (n, c) = own.fold((0, 0), |(n, c), p| (n + 1, c + p.clauses.len()));
+            (s.id.clone(), s.name.clone(), n, c)
+        })
+        .collect();
     let report = if check {
         None
     } else {
@@ -31,6 +40,9 @@ pub fn run(config: &Config, check: bool, json: bool) -> Result<()> {
         let out = json!({
             "policies": policies,
             "clauses": clauses,
+            "schools": per_school.iter().map(|(id, name, n, c)| json!({
+                "id": id, "name": name, "policies": n, "clauses": c,
+            })).collect::<Vec<_>>(),
             "errors": errors,
             "warnings": read.warnings,
             "index": report.as_ref().map(|r| json!({
@@ -45,6 +57,9 @@ pub fn run(config: &Config, check: bool, json: bool) -> Result<()> {
         }
         for w in &read.warnings {
             eprintln!("{w}");
+        }
+        for (id, name, n, c) in &per_school {
+            println!("{id} ({name}): {n} policies, {c} clauses");
         }
         print!("{policies} policies, {clauses} clauses");
         match &report {

@@ -40,7 +40,6 @@ pub struct School {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub path: PathBuf,
     pub index_dir: PathBuf,
     pub thesaurus: Option<PathBuf>,
     pub default_school: Option<String>,
@@ -74,13 +73,12 @@ impl Config {
         if schools.is_empty() {
             bail!("{}: no [[school]] entries", path.display());
         }
-        if let Some(d) = &raw.default_school {
-            if !schools.iter().any(|s| &s.id == d) {
-                bail!("{}: default_school '{d}' is not one of the schools", path.display());
-            }
+        if let Some(d) = &raw.default_school
+            && !schools.iter().any(|s| &s.id == d)
+        {
+            bail!("{}: default_school '{d}' is not one of the schools", path.display());
         }
         Ok(Config {
-            path: path.to_owned(),
             index_dir: resolve(raw.index_dir.as_deref().unwrap_or(Path::new("../var/index"))),
             thesaurus: raw.thesaurus.as_deref().map(resolve),
             default_school: raw.default_school,

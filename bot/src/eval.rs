@@ -47,8 +47,15 @@ pub struct ItemResult {
     pub answered: bool,
     pub verdict: String,
     pub citations: Vec<CitedClause>,
+    /// Why it scored as it did; in the JSON only with `--diagnostics`, so the
+    /// default output is exactly what the evaluation README specifies.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Diagnostics>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnostics {
     /// Rank (from 1) of the first citation containing a gold substring.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hit_rank: Option<usize>,
     pub confidence: f32,
     pub support: f32,
@@ -139,11 +146,13 @@ pub fn run(engine: &Engine, items: &[Item]) -> Result<Report> {
                     text: c.text.clone(),
                 })
                 .collect(),
-            hit_rank,
-            confidence: answer.confidence,
-            support: answer.support,
-            concepts_matched: answer.concepts_matched,
-            concepts: answer.concepts,
+            diagnostics: Some(Diagnostics {
+                hit_rank,
+                confidence: answer.confidence,
+                support: answer.support,
+                concepts_matched: answer.concepts_matched,
+                concepts: answer.concepts,
+            }),
         });
     }
     let share = |n: usize, d: usize| if d == 0 { 0.0 } else { round(n as f64 / d as f64) };
@@ -205,22 +214,24 @@ pub fn print(report: &Report, items: &[Item]) {
         s.out_of_scope_declined, s.answerable_declined, s.verdict_accuracy
     );
     for (item, r) in items.iter().zip(&report.results) {
+        let (hit_rank, confidence) = r
+            .diagnostics
+            .as_ref()
+            .map_or((None, 0.0), |d| (d.hit_rank, d.confidence));
         let ok = if item.kind == "out_of_scope" {
             !r.answered
         } else {
-            r.hit_rank == Some(1) && r.verdict == item.verdict
+            hit_rank == Some(1) && r.verdict == item.verdict
         };
         if ok {
             continue;
         }
         println!(
-            "\n{} [{}] expected {} got {} (hit {:?}, conf {:.2}): {}",
+            "\n{} [{}] expected {} got {} (hit {hit_rank:?}, conf {confidence:.2}): {}",
             item.id,
             item.kind,
             item.verdict,
             r.verdict,
-            r.hit_rank,
-            r.confidence,
             item.question.replace('\n', " ")
         );
         for c in r.citations.iter().take(3) {

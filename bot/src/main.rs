@@ -70,6 +70,10 @@ enum Command {
         /// Show the ranking of one question (by id) instead of scoring.
         #[arg(long)]
         explain: Option<String>,
+        /// Add each question's rank of the first correct citation and match
+        /// figures to the JSON.
+        #[arg(long)]
+        diagnostics: bool,
         /// Override the decline threshold on coverage (for tuning).
         #[arg(long)]
         min_coverage: Option<f32>,
@@ -124,6 +128,7 @@ fn main() -> Result<()> {
             thesaurus,
             json,
             explain,
+            diagnostics,
             min_coverage,
             min_support,
         } => {
@@ -136,7 +141,10 @@ fn main() -> Result<()> {
             if let Some(id) = explain {
                 return eval::explain(&engine, &items, &id);
             }
-            let report = eval::run(&engine, &items).context("eval")?;
+            let mut report = eval::run(&engine, &items).context("eval")?;
+            if json && !diagnostics {
+                report.results.iter_mut().for_each(|r| r.diagnostics = None);
+            }
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

@@ -101,7 +101,10 @@ fn is_number_or_year_group(word: &str) -> bool {
     let has_digits = rest.len() < digits.len();
     has_digits
         && matches!(prefix, "" | "y" | "yr" | "year" | "ks" | "p")
-        && matches!(rest, "" | "s" | "hrs" | "hr" | "h" | "pm" | "am" | "th" | "st" | "nd" | "rd" | "mins" | "min")
+        && matches!(
+            rest,
+            "" | "s" | "hrs" | "hr" | "h" | "pm" | "am" | "th" | "st" | "nd" | "rd" | "mins" | "min"
+        )
 }
 
 pub fn is_stopword(word: &str) -> bool {

@@ -28,7 +28,7 @@ pub const UNKNOWN_WORD_FACTOR: f32 = 0.3;
 /// coverage score.
 pub const BM25_WEIGHT: f32 = 0.1;
 /// A concept counts as found in a clause from this match strength up.
-pub const MATCHED: f32 = 0.5;
+pub const MATCHED: f32 = 0.55;
 /// Concepts rarer than this (IDF) are the question's ideas; commoner ones
 /// ("use", "school", "staff") are too generic to show a clause is on topic.
 pub const GENERIC_IDF: f32 = 2.0;

@@ -163,7 +163,9 @@ impl Thesaurus {
                 let Some(exp) = self.entries.get(key) else { continue };
                 let written = &words[i..i + len];
                 let inflects = match self.written.get(key) {
-                    Some(forms) => forms.iter().any(|f| f.iter().zip(written).all(|(a, b)| same_word(a, b))),
+                    Some(forms) => forms
+                        .iter()
+                        .any(|f| f.iter().zip(written).all(|(a, b)| same_word(a, b))),
                     None => true,
                 };
                 if inflects {
