@@ -119,6 +119,8 @@ struct Scored {
     coverage: f32,
     /// Concepts this clause matches at least half-way.
     concepts_matched: usize,
+    /// It clearly matches a concept that outweighs the rest of the question.
+    dominant: bool,
 }
 
 pub struct Engine {
@@ -221,6 +223,12 @@ impl Engine {
         let importance: Vec<f32> = weighed.iter().map(|(w, _)| *w).collect();
         let topical: Vec<bool> = weighed.iter().map(|(_, t)| *t).collect();
         let total: f32 = importance.iter().sum();
+        let topical_total: f32 = importance
+            .iter()
+            .zip(&topical)
+            .filter(|(_, t)| **t)
+            .map(|(w, _)| w)
+            .sum();
         let candidates = self
             .index
             .candidates(asker.school, &concepts, self.settings.candidates)?;
@@ -239,6 +247,13 @@ impl Engine {
                 .zip(&topical)
                 .filter(|(m, t)| **m >= rank::MATCHED && **t)
                 .count();
+            // One idea can carry a question ("pics off Google Images" is about
+            // copyright) when it outweighs the rest and is clearly there.
+            let dominant = per
+                .iter()
+                .zip(&importance)
+                .zip(&topical)
+                .any(|((m, w), t)| *t && *m >= rank::CLEARLY_MATCHED && *w >= rank::DOMINANT_SHARE * topical_total);
             // BM25 order breaks ties between equally covering clauses.
             let focus = rank::focus(&question_stems, &stems);
             // BM25 (field weights, term frequencies) nudges the order; the
@@ -253,6 +268,7 @@ impl Engine {
                 matched,
                 coverage,
                 concepts_matched,
+                dominant,
             });
         }
         scored.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -265,7 +281,7 @@ impl Engine {
         let required = meaningful.min(self.settings.min_concepts);
         let top = scored.first();
         let answered = top.is_some_and(|t| {
-            t.concepts_matched >= required.max(1)
+            (t.concepts_matched >= required.max(1) || (t.concepts_matched == 1 && t.dominant))
                 && t.coverage >= self.settings.min_coverage
                 && t.matched >= self.settings.min_matched
         });
@@ -289,7 +305,7 @@ impl Engine {
             }
             citations.push(self.citation(clause_at(s), s.score));
         }
-        let verdict = self.verdict(&question, top_clause, &concepts, &mut analyzer);
+        let verdict = self.verdict(&question, top_clause, &concepts, &importance, &mut analyzer);
         let contacts = self.contacts(top_clause);
         let mut answer = Answer {
             question,
@@ -467,7 +483,14 @@ impl Engine {
     /// The verdict comes from the part of the clause that matched best: a
     /// bullet like "I will adhere to the terms of use I will not share my
     /// passwords" answers a password question with its second half.
-    fn verdict(&self, question: &str, clause: &Clause, concepts: &[Concept], analyzer: &mut TextAnalyzer) -> Verdict {
+    fn verdict(
+        &self,
+        question: &str,
+        clause: &Clause,
+        concepts: &[Concept],
+        importance: &[f32],
+        analyzer: &mut TextAnalyzer,
+    ) -> Verdict {
         let implied = clause
             .heading_path
             .last()
@@ -481,8 +504,7 @@ impl Engine {
                     text: FieldStems::new(query::stems(analyzer, seg)),
                     ..Default::default()
                 };
-                let score: f32 = concepts.iter().map(|c| rank::concept_match(c, &stems)).sum();
-                (seg.as_str(), score)
+                (seg.as_str(), rank::coverage(concepts, importance, &stems).0)
             })
             .fold(None::<(&str, f32)>, |acc, cur| match acc {
                 Some(a) if a.1 >= cur.1 => Some(a),

@@ -27,6 +27,10 @@ pub const UNKNOWN_WORD_FACTOR: f32 = 0.3;
 /// How much the BM25 score (relative to the best candidate's) adds to the
 /// coverage score.
 pub const BM25_WEIGHT: f32 = 0.1;
+/// A concept clearly found: the word itself, a synonym or a close broader term.
+pub const CLEARLY_MATCHED: f32 = 0.75;
+/// Share of the question's topical weight that lets one concept carry it.
+pub const DOMINANT_SHARE: f32 = 0.5;
 /// A concept counts as found in a clause from this match strength up.
 pub const MATCHED: f32 = 0.55;
 /// Concepts rarer than this (IDF) are the question's ideas; commoner ones
