@@ -7,6 +7,11 @@ use policybot_index::corpus;
 
 pub fn run(file: &Path, school: &str, json: bool) -> Result<()> {
     let policy = corpus::read_policy(school, file)?;
+    // Warnings go to stderr in both forms, so a policy author piping the JSON
+    // still sees them.
+    for (line, message) in &policy.warnings {
+        eprintln!("{}:{line}: warning: {message}", policy.source);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&policy)?);
         return Ok(());
@@ -28,9 +33,6 @@ pub fn run(file: &Path, school: &str, json: bool) -> Result<()> {
         );
         println!("  § {}", c.heading_path.join(" › "));
         println!("  {}", c.text);
-    }
-    for (line, message) in &policy.warnings {
-        eprintln!("{}:{line}: warning: {message}", policy.source);
     }
     Ok(())
 }

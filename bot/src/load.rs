@@ -45,10 +45,14 @@ pub fn read_sources(sources: &[Source]) -> Read {
     for s in sources {
         match corpus::read_policy(&s.school, &s.path) {
             Ok(policy) => {
+                // A policy with no clauses is an error its author must fix
+                // (`index --check` fails on it), not a warning to skim past.
+                let usable = !policy.clauses.is_empty();
+                let problems = if usable { &mut read.warnings } else { &mut read.errors };
                 for (line, msg) in &policy.warnings {
-                    read.warnings.push(format!("{}:{line}: {msg}", policy.source));
+                    problems.push(format!("{}:{line}: {msg}", policy.source));
                 }
-                if !policy.clauses.is_empty() {
+                if usable {
                     read.policies.push(policy);
                 }
             }

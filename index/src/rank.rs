@@ -33,9 +33,12 @@ pub const CLEARLY_MATCHED: f32 = 0.75;
 pub const DOMINANT_SHARE: f32 = 0.5;
 /// A concept counts as found in a clause from this match strength up.
 pub const MATCHED: f32 = 0.55;
-/// Concepts rarer than this (IDF) are the question's ideas; commoner ones
-/// ("use", "school", "staff") are too generic to show a clause is on topic.
-pub const GENERIC_IDF: f32 = 2.0;
+/// Concepts found in this share of all clauses or more ("use", "school",
+/// "staff") are too generic to show a clause is on topic; rarer ones are the
+/// question's ideas. A small index needs a few clauses before anything counts
+/// as generic.
+pub const GENERIC_SHARE: f32 = 0.15;
+pub const GENERIC_MIN_CLAUSES: u64 = 4;
 /// Matches count super-linearly, so one exact match outweighs two vague ones.
 pub const MATCH_EXPONENT: f32 = 1.5;
 /// Words in the sentence that asks weigh more than words in the story
