@@ -241,7 +241,7 @@ impl Engine {
         let candidates = self
             .index
             .candidates(asker.school, &concepts, self.settings.candidates)?;
-        let asks_who = verdict::asks_who(&question);
+        let shape = rank::QuestionShape::of(&question);
         let question_stems = rank::question_stems(&concepts);
         let mut scored: Vec<Scored> = Vec::new();
         let best_bm25 = candidates.first().map_or(1.0, |c| c.1.max(1e-6));
@@ -267,7 +267,7 @@ impl Engine {
             let focus = rank::focus(&question_stems, &stems);
             // BM25 (field weights, term frequencies) nudges the order; the
             // coverage score leads.
-            let score = rank::rank_score(matched, focus, clause, &stems, asks_who)
+            let score = rank::rank_score(matched, focus, clause, &stems, shape)
                 * (1.0 + rank::BM25_WEIGHT * bm25 / best_bm25)
                 - rank_in_bm25 as f32 * 1e-4;
             let coverage = if total > 0.0 { matched / total } else { 0.0 };
@@ -358,7 +358,7 @@ impl Engine {
         let candidates = self
             .index
             .candidates(asker.school, &concepts, self.settings.candidates)?;
-        let asks_who = verdict::asks_who(question);
+        let shape = rank::QuestionShape::of(question);
         let question_stems = rank::question_stems(&concepts);
         let mut rows = Vec::new();
         for (id, bm25) in &candidates {
@@ -368,7 +368,7 @@ impl Engine {
             let stems = self.stems_of(&mut analyzer, clause);
             let (matched, per) = rank::coverage(&concepts, &importance, &stems);
             let focus = rank::focus(&question_stems, &stems);
-            let score = rank::rank_score(matched, focus, clause, &stems, asks_who);
+            let score = rank::rank_score(matched, focus, clause, &stems, shape);
             let hits: Vec<String> = concepts
                 .iter()
                 .zip(&per)

@@ -54,6 +54,9 @@ static REPORTING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:report\w*|inform\w*|alert\w*|tell|notify|contact|escalat\w*|discuss\w* with|refer\w*)\b")
         .expect("valid regex")
 });
+/// A statement of fact ("the school uses virus protection software") answers
+/// "can I…?" less well than a rule does.
+pub const STATEMENT_FACTOR: f32 = 0.85;
 /// A clause that names a role answers "who do I tell?" better than one that does not.
 pub const NAMES_SOMEONE_FACTOR: f32 = 1.2;
 /// Clause length (in words) beyond which a mild penalty applies: long clauses
@@ -162,11 +165,32 @@ pub fn focus(question_stems: &HashMap<&str, f32>, stems: &ClauseStems) -> f32 {
     content.iter().filter(|s| question_stems.contains_key(*s)).count() as f32 / content.len() as f32
 }
 
+/// What kind of answer the question wants, as far as ranking cares.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QuestionShape {
+    /// "Who do I tell?": clauses naming someone answer it.
+    pub asks_who: bool,
+    /// "Can I…?": a rule answers it better than a statement of fact.
+    pub permission: bool,
+}
+
+impl QuestionShape {
+    pub fn of(question: &str) -> Self {
+        QuestionShape {
+            asks_who: crate::verdict::asks_who(question),
+            permission: crate::verdict::question_kind(question) == crate::verdict::QuestionKind::Permission,
+        }
+    }
+}
+
 /// Ranking score: matched weight, adjusted for focus, audience, length, and
 /// (for "who do I tell?" questions) whether the clause names someone.
-pub fn rank_score(matched: f32, focus: f32, clause: &Clause, stems: &ClauseStems, asks_who: bool) -> f32 {
+pub fn rank_score(matched: f32, focus: f32, clause: &Clause, stems: &ClauseStems, shape: QuestionShape) -> f32 {
     let mut score = matched * (1.0 - FOCUS_WEIGHT + 2.0 * FOCUS_WEIGHT * focus);
-    if asks_who && !crate::modality::roles_in(&clause.text).is_empty() {
+    if shape.permission && clause.modality == crate::clause::Modality::Info {
+        score *= STATEMENT_FACTOR;
+    }
+    if shape.asks_who && !crate::modality::roles_in(&clause.text).is_empty() {
         score *= NAMES_SOMEONE_FACTOR;
         if REPORTING.is_match(&clause.text) {
             score *= NAMES_SOMEONE_FACTOR;
