@@ -19,6 +19,7 @@ pub const TOKENIZER: &str = "policy_en";
 /// Words that carry no topic: function words and the chatter of a question
 /// typed on a phone ("just", "ok", "obvs").
 const STOPWORDS: &str = "\
+    whos under talking talk sounds sound seems looks \
     own \
     a able about above actually after again ago all allowed already alright also although always am an and any \
     anybody anyone anything anyway are arent around as ask asked asking at basically bc be because been before \

@@ -85,10 +85,14 @@ pub fn question_kind(question: &str) -> QuestionKind {
     }
 }
 
-/// "Who do I tell?", "who needs to know?", "who do I report it to?"
+/// "Who do I tell?", "who needs to know?", "what am I supposed to do?":
+/// questions answered by a procedure, usually someone to report to.
 pub fn asks_who(question: &str) -> bool {
     static WHO: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)who(?:m|se)?|report(?:ed|ing)?|tell|inform|let\s+\w+\s+know").expect("valid regex")
+        Regex::new(
+            r"(?i)\bwho(?:m|se)?\b|\breport(?:ed|ing)?\b|\btell\b|\binform\b|\blet\s+\w+\s+know\b|\bwhat\s+(?:do|should|can|must)\s+(?:i|we)\s+do\b|\bwhat\s+am\s+i\s+(?:supposed|meant|expected)\s+to\s+do\b|\bwhat\s+happens\b|\bwhat\s+(?:is|'s)\s+the\s+procedure\b",
+        )
+        .expect("valid regex")
     });
     question_kind(question) == QuestionKind::Information && WHO.is_match(question)
 }
@@ -207,6 +211,13 @@ mod tests {
         assert_eq!(question_kind("How often should I change my password?"), Information);
         assert_eq!(question_kind("is it ok to leave the PC logged in?"), Permission);
         assert_eq!(question_kind("Do I need to put a disclaimer on my blog?"), Information);
+    }
+
+    #[test]
+    fn procedure_questions() {
+        assert!(asks_who("A pupil saw something awful. Who do I report it to?"));
+        assert!(asks_who("someone posted a nasty comment. what am i supposed to do?"));
+        assert!(!asks_who("Can I tell parents the trip is late?"));
     }
 
     #[test]
