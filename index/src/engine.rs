@@ -560,14 +560,30 @@ impl Engine {
                 if role.contains('(') {
                     return role;
                 }
-                let lower = role.to_lowercase();
-                match known.iter().find(|(k, _)| k.to_lowercase() == lower) {
+                match known.iter().find(|(key, _)| same_role(key, &role)) {
                     Some((_, name)) => format!("{role} ({name})"),
                     None => role,
                 }
             })
             .collect()
     }
+}
+
+/// Whether a policy's contact-table role and a role named in a clause are the
+/// same: equal ignoring case, or one is the other's initials ("DSL" for
+/// "Designated Safeguarding Lead").
+fn same_role(key: &str, role: &str) -> bool {
+    let initials = |s: &str| -> String {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty() && !matches!(w.to_lowercase().as_str(), "and" | "of" | "the" | "for"))
+            .filter_map(|w| w.chars().next())
+            .collect::<String>()
+            .to_uppercase()
+    };
+    let is_acronym = |s: &str| s.len() >= 2 && s.chars().all(|c| c.is_ascii_uppercase());
+    key.eq_ignore_ascii_case(role)
+        || (is_acronym(role) && initials(key) == role)
+        || (is_acronym(key) && initials(role) == key)
 }
 
 /// Sentences of a clause, with "I will …" statements run together in one
@@ -750,6 +766,14 @@ mod tests {
                 a.citations.iter().map(|c| &c.clause_id).collect::<Vec<_>>()
             )
         )
+    }
+
+    #[test]
+    fn roles_match_their_initials() {
+        assert!(same_role("Designated Safeguarding Lead", "DSL"));
+        assert!(same_role("Data Protection Officer", "DPO"));
+        assert!(same_role("online safety lead", "Online Safety Lead"));
+        assert!(!same_role("Data Protection Officer", "DSL"));
     }
 
     #[test]

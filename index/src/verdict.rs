@@ -163,7 +163,9 @@ pub fn decide(question: &str, clause_text: &str, modality: Modality, overlaps: &
             }
         }
         Modality::May => {
-            if has_condition && !exception_applies {
+            // "Only encrypted sticks issued by the school may be used" is a
+            // permission with strings attached, not a yes.
+            if (has_condition && !exception_applies) || RESTRICTION.is_match(clause_text) {
                 Verdict::Conditional
             } else {
                 Verdict::Yes
@@ -218,6 +220,25 @@ mod tests {
         assert!(asks_who("A pupil saw something awful. Who do I report it to?"));
         assert!(asks_who("someone posted a nasty comment. what am i supposed to do?"));
         assert!(!asks_who("Can I tell parents the trip is late?"));
+    }
+
+    #[test]
+    fn restricted_permissions_are_conditional() {
+        let none = |_: &str| false;
+        let clause = "Only encrypted USB sticks issued by the school may be used to store school data.";
+        assert_eq!(
+            decide("Can I use a memory stick?", clause, Modality::May, &none),
+            Verdict::Conditional
+        );
+        assert_eq!(
+            decide(
+                "Can I use the staff wifi?",
+                "Staff may use the staff wifi.",
+                Modality::May,
+                &none
+            ),
+            Verdict::Yes
+        );
     }
 
     #[test]
