@@ -14,12 +14,12 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
-use indicatif::{ProgressBar, ProgressStyle};
 use policybot_index::corpus::policy_from_bytes;
 use policybot_index::{Asker, ClauseIndex, Engine, Policy, Settings, Thesaurus};
 use serde_json::json;
 
 use crate::config::DEFAULT_THESAURUS;
+use crate::load::bar;
 
 /// Fixed seed: the same corpus and questions on every run.
 const SEED: u64 = 0x5EED_B07C_2026_0901;
@@ -167,17 +167,6 @@ fn build(policies: Vec<Policy>, index: ClauseIndex, what: &str) -> Result<Build>
         report.clauses_written
     );
     Ok(Build { engine, seconds })
-}
-
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_owned());
-    bar
 }
 
 /// Answer times in milliseconds.

@@ -24,7 +24,8 @@ pub struct Read {
     pub warnings: Vec<String>,
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
+/// The progress bar every long operation draws (hidden when stderr is not a terminal).
+pub fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
