@@ -1,11 +1,13 @@
-//! `policybot.toml`: schools, their policy directories, the index directory
-//! and the thesaurus. Relative paths resolve against the config file's folder,
+//! `policybot.toml`: schools, their policy directories, the index directory,
+//! the thesaurus, the store and its retention period, and the staff directory. Relative paths resolve against the config file's folder,
 //! so the example config works from any working directory.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
+
+use crate::directory::{Directory, StaffEntry};
 
 /// The thesaurus shipped with policybot, used when the config names none.
 pub const DEFAULT_THESAURUS: &str = include_str!("../../config/thesaurus.toml");
@@ -19,8 +21,13 @@ struct RawConfig {
     index_dir: Option<PathBuf>,
     thesaurus: Option<PathBuf>,
     default_school: Option<String>,
+    store: Option<PathBuf>,
+    retention_days: Option<u32>,
+    staff_csv: Option<PathBuf>,
     #[serde(default, rename = "school")]
     schools: Vec<RawSchool>,
+    #[serde(default)]
+    staff: Vec<StaffEntry>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,7 +51,17 @@ pub struct Config {
     pub thesaurus: Option<PathBuf>,
     pub default_school: Option<String>,
     pub schools: Vec<School>,
+    /// The SQLite file holding the audit log.
+    pub store: PathBuf,
+    /// After this many days a question's text is redacted from the audit log
+    /// (its hash stays, so the chain still verifies).
+    pub retention_days: u32,
+    pub staff: Vec<StaffEntry>,
+    pub staff_csv: Option<PathBuf>,
 }
+
+/// Questions are kept in full for a school year and a term by default.
+pub const DEFAULT_RETENTION_DAYS: u32 = 365;
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
@@ -78,12 +95,31 @@ impl Config {
         {
             bail!("{}: default_school '{d}' is not one of the schools", path.display());
         }
-        Ok(Config {
+        let config = Config {
             index_dir: resolve(raw.index_dir.as_deref().unwrap_or(Path::new("../var/index"))),
             thesaurus: raw.thesaurus.as_deref().map(resolve),
             default_school: raw.default_school,
             schools,
-        })
+            store: resolve(raw.store.as_deref().unwrap_or(Path::new("../var/policybot.sqlite3"))),
+            retention_days: raw.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
+            staff: raw.staff,
+            staff_csv: raw.staff_csv.as_deref().map(resolve),
+        };
+        // Check the staff list now, so a typo is reported at start-up.
+        config
+            .directory()
+            .with_context(|| format!("{}: staff list", path.display()))?;
+        Ok(config)
+    }
+
+    /// The staff directory: `[[staff]]` entries plus the `staff_csv` file.
+    pub fn directory(&self) -> Result<Directory> {
+        let mut entries = self.staff.clone();
+        if let Some(csv) = &self.staff_csv {
+            entries.extend(Directory::read_csv(csv)?);
+        }
+        let schools: Vec<&str> = self.schools.iter().map(|s| s.id.as_str()).collect();
+        Directory::new(entries, &schools)
     }
 
     /// The thesaurus text: the configured file, else the built-in one.

@@ -9,6 +9,8 @@ use policybot_index::corpus;
 use policybot_index::{ClauseIndex, Engine, Policy, Settings, SyncReport, Thesaurus};
 
 use crate::config::Config;
+use crate::service::Service;
+use crate::store::Store;
 
 /// A policy file and the school it belongs to.
 pub struct Source {
@@ -121,6 +123,14 @@ pub fn engine(
 }
 
 /// The engine for a config: its schools' policies, its persisted index.
+/// The answer service for a config: engine, staff directory and store.
+pub fn service(config: &Config) -> Result<(Service, Read, SyncReport)> {
+    let directory = config.directory()?;
+    let store = Store::open(&config.store)?;
+    let (engine, read, report) = from_config(config)?;
+    Ok((Service::new(engine, directory, store), read, report))
+}
+
 pub fn from_config(config: &Config) -> Result<(Engine, Read, SyncReport)> {
     let (sources, mut errors) = config_sources(config);
     let mut read = read_sources(&sources);

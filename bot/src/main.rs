@@ -8,11 +8,15 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod cmd_ask;
+mod cmd_audit;
 mod cmd_clauses;
 mod cmd_index;
 mod config;
+mod directory;
 mod eval;
 mod load;
+mod service;
+mod store;
 
 #[derive(Parser)]
 #[command(
@@ -36,8 +40,22 @@ enum Command {
         /// School id from the config (default: the config's default school).
         #[arg(long)]
         school: Option<String>,
+        /// Ask as this member of staff (an email address or Matrix id from the
+        /// staff list), the way a channel would.
+        #[arg(long = "as")]
+        asker: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// List the staff directory (who may ask, and for which school).
+    Staff {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit log: verify, list, export, apply retention.
+    Audit {
+        #[command(subcommand)]
+        command: cmd_audit::AuditCommand,
     },
     /// Show the clauses the parser makes of a policy file (for policy authors).
     Clauses {
@@ -117,8 +135,30 @@ fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Ask { question, school, json } => {
-            cmd_ask::run(&load_config(cli.config)?, &question, school.as_deref(), json)
+        Command::Ask {
+            question,
+            school,
+            asker,
+            json,
+        } => cmd_ask::run(
+            &load_config(cli.config)?,
+            &question,
+            school.as_deref(),
+            asker.as_deref(),
+            json,
+        ),
+        Command::Audit { command } => cmd_audit::run(&load_config(cli.config)?, command),
+        Command::Staff { json } => {
+            let directory = load_config(cli.config)?.directory()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(directory.members())?);
+            } else {
+                for m in directory.members() {
+                    let matrix = m.matrix.as_deref().unwrap_or("-");
+                    println!("{}\t{}\t{}\t{}\t{}", m.id, m.name, m.role, matrix, m.emails.join(", "));
+                }
+            }
+            Ok(())
         }
         Command::Clauses { file, school, json } => cmd_clauses::run(&file, &school, json),
         Command::Index { check, json } => cmd_index::run(&load_config(cli.config)?, check, json),

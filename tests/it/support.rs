@@ -269,9 +269,23 @@ impl Sandbox {
         dir
     }
 
-    /// Writes the config: the index inside the sandbox, one `[[school]]` per entry.
+    /// The audit store inside the sandbox.
+    pub fn store_path(&self) -> PathBuf {
+        self.path().join("store.sqlite3")
+    }
+
+    /// Writes the config: the index and store inside the sandbox, one
+    /// `[[school]]` per entry, then `extra` TOML (staff entries…).
     pub fn write_config(&self, schools: &[(&str, &Path)]) {
-        let mut toml = format!("index_dir = {}\n", toml_string(&self.index_dir().to_string_lossy()));
+        self.write_config_with(schools, "");
+    }
+
+    pub fn write_config_with(&self, schools: &[(&str, &Path)], extra: &str) {
+        let mut toml = format!(
+            "index_dir = {}\nstore = {}\n",
+            toml_string(&self.index_dir().to_string_lossy()),
+            toml_string(&self.store_path().to_string_lossy())
+        );
         for (id, policies) in schools {
             toml.push_str(&format!(
                 "\n[[school]]\nid = {}\npolicies = {}\n",
@@ -279,6 +293,7 @@ impl Sandbox {
                 toml_string(&policies.to_string_lossy())
             ));
         }
+        toml.push_str(extra);
         write(&self.config_path(), toml);
     }
 

@@ -1,0 +1,297 @@
+//! The one answer path every channel uses: `answer(question, who, channel)`.
+//!
+//! It finds who is asking in the staff directory, answers from their school's
+//! policies only, records the exchange in the audit log before replying, and
+//! refuses (politely, and on the record) anyone who is not on the staff list.
+
+use anyhow::Result;
+use policybot_index::{Answer, AnswerError, Asker, Engine};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::directory::Directory;
+use crate::store::Store;
+use crate::store::audit::{Kind, NewEvent};
+
+/// How a question reached the bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Matrix, email and the dashboard's ask form plug in with issues 4–6.
+#[allow(dead_code)]
+pub enum Channel {
+    Cli,
+    Matrix,
+    Email,
+    Dashboard,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Cli => "cli",
+            Channel::Matrix => "matrix",
+            Channel::Email => "email",
+            Channel::Dashboard => "dashboard",
+        }
+    }
+}
+
+/// Who is asking, as the channel knows them.
+#[derive(Debug, Clone)]
+pub enum Who<'a> {
+    Email(&'a str),
+    Matrix(&'a str),
+    /// Someone at the machine itself (the CLI, the local ask form), asking as
+    /// a member of staff of `school`.
+    Local {
+        school: &'a str,
+    },
+}
+
+/// What happened to one question.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    /// The audit event recording it (`None` for an empty message, which is
+    /// not a question and is not recorded).
+    pub event: Option<i64>,
+    pub kind: &'static str,
+    /// What to send back.
+    pub reply: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Answer>,
+}
+
+pub struct Service {
+    engine: Engine,
+    directory: Directory,
+    store: Store,
+}
+
+impl Service {
+    pub fn new(engine: Engine, directory: Directory, store: Store) -> Self {
+        Service {
+            engine,
+            directory,
+            store,
+        }
+    }
+
+    #[cfg(test)]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Answers `question` for `who`, recording it first. `reference` is the
+    /// channel's id for the message (a Matrix event id, a Message-ID).
+    pub fn answer(&self, question: &str, who: &Who<'_>, channel: Channel, reference: &str) -> Result<Exchange> {
+        let (asker, school) = match who {
+            Who::Local { school } => ("local".to_owned(), Some((*school).to_owned())),
+            Who::Email(address) => self.known(self.directory.by_email(address), address),
+            Who::Matrix(user) => self.known(self.directory.by_matrix(user), user),
+        };
+        let Some(school) = school else {
+            let reply = NOT_ON_STAFF_LIST.to_owned();
+            let event = self.record(
+                Kind::Refused,
+                "",
+                &asker,
+                channel,
+                reference,
+                Some(question),
+                json!({ "reply": reply }),
+            )?;
+            return Ok(Exchange {
+                event: Some(event),
+                kind: Kind::Refused.as_str(),
+                reply,
+                answer: None,
+            });
+        };
+        let answer = match self.engine.answer(
+            question,
+            &Asker {
+                school: &school,
+                name: Some(&asker),
+            },
+        ) {
+            Ok(answer) => answer,
+            Err(AnswerError::EmptyQuestion) => {
+                return Ok(Exchange {
+                    event: None,
+                    kind: "empty",
+                    reply: EMPTY_QUESTION.to_owned(),
+                    answer: None,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let kind = if answer.answered {
+            Kind::Answered
+        } else {
+            Kind::Declined
+        };
+        let payload = json!({
+            "verdict": answer.verdict.as_str(),
+            "confidence": answer.confidence,
+            "citations": answer.citations.iter().map(|c| json!({
+                "clause": c.clause_id,
+                "policy": c.policy,
+                "title": c.policy_title,
+                "version": c.policy_version,
+                "section": c.section,
+                "number": c.clause_number,
+            })).collect::<Vec<_>>(),
+            "nearest_section": answer.nearest_section,
+            "reply": answer.reply,
+        });
+        let event = self.record(kind, &school, &asker, channel, reference, Some(question), payload)?;
+        Ok(Exchange {
+            event: Some(event),
+            kind: kind.as_str(),
+            reply: answer.reply.clone(),
+            answer: Some(answer),
+        })
+    }
+
+    fn known(&self, member: Option<&crate::directory::StaffMember>, raw: &str) -> (String, Option<String>) {
+        match member {
+            Some(m) => (m.id.clone(), Some(m.school.clone())),
+            None => (format!("unknown:{}", raw.trim()), None),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        kind: Kind,
+        school: &str,
+        asker: &str,
+        channel: Channel,
+        reference: &str,
+        question: Option<&str>,
+        payload: serde_json::Value,
+    ) -> Result<i64> {
+        let ids = self.store.append(&[NewEvent {
+            kind,
+            school,
+            asker,
+            channel: channel.as_str(),
+            reference,
+            question,
+            payload,
+        }])?;
+        Ok(ids[0])
+    }
+}
+
+pub const NOT_ON_STAFF_LIST: &str = "Sorry — I answer questions about school policies for staff on the school's staff \
+list, and I couldn't find you on it. If you work here, please ask your e-safety lead to add you.";
+
+pub const EMPTY_QUESTION: &str =
+    "Ask me about a school policy, for example: \"Can I use WhatsApp to message parents on a trip?\"";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::StaffEntry;
+    use crate::store::audit::Filter;
+    use policybot_index::{ClauseIndex, Settings, Thesaurus, corpus::policy_from_bytes};
+
+    fn service() -> Service {
+        let policy = policy_from_bytes(
+            "oakfield",
+            "p.txt",
+            b"Oakfield Policy\n\nEmail\n\nDon't\n\n- Use personal email addresses to contact parents.\n",
+            None,
+        )
+        .unwrap();
+        let thesaurus = Thesaurus::from_toml(crate::config::DEFAULT_THESAURUS).unwrap();
+        let (engine, _) = Engine::new(
+            vec![policy],
+            ClauseIndex::in_ram().unwrap(),
+            thesaurus,
+            Settings::default(),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        let directory = Directory::new(
+            vec![StaffEntry {
+                name: "Alice Teacher".into(),
+                school: "oakfield".into(),
+                role: "Teacher".into(),
+                matrix: Some("@alice:oakfield.example".into()),
+                email: vec!["alice@oakfield.example".into()],
+            }],
+            &["oakfield"],
+        )
+        .unwrap();
+        Service::new(engine, directory, Store::in_memory().unwrap())
+    }
+
+    #[test]
+    fn staff_get_answers_and_the_exchange_is_recorded() {
+        let s = service();
+        let q = "Can I email parents from my personal email?";
+        let x = s
+            .answer(q, &Who::Email("Alice@Oakfield.example"), Channel::Email, "<m1@x>")
+            .unwrap();
+        assert_eq!(x.kind, "answered");
+        assert!(x.reply.contains("Use personal email addresses to contact parents."));
+        let events = s.store().list(&Filter::default()).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].asker, "oakfield:alice-teacher");
+        assert_eq!(events[0].question.as_deref(), Some(q));
+        assert_eq!(events[0].reference, "<m1@x>");
+        assert_eq!(events[0].payload["verdict"], "no");
+        assert!(events[0].payload["citations"][0]["version"].is_string());
+    }
+
+    #[test]
+    fn unknown_askers_are_refused_politely_and_recorded() {
+        let s = service();
+        let x = s
+            .answer(
+                "Can I use WhatsApp?",
+                &Who::Matrix("@mallory:evil.example"),
+                Channel::Matrix,
+                "$e1",
+            )
+            .unwrap();
+        assert_eq!(x.kind, "refused");
+        assert_eq!(x.reply, NOT_ON_STAFF_LIST);
+        assert!(x.answer.is_none());
+        let events = s.store().list(&Filter::default()).unwrap();
+        assert_eq!(events[0].kind, "refused");
+        assert_eq!(events[0].asker, "unknown:@mallory:evil.example");
+    }
+
+    #[test]
+    fn declined_questions_are_listed_for_the_e_safety_lead() {
+        let s = service();
+        s.answer(
+            "Where do I park my car?",
+            &Who::Local { school: "oakfield" },
+            Channel::Cli,
+            "",
+        )
+        .unwrap();
+        let unanswered = s
+            .store()
+            .list(&Filter {
+                unanswered: true,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(unanswered.len(), 1);
+        assert_eq!(unanswered[0].question.as_deref(), Some("Where do I park my car?"));
+    }
+
+    #[test]
+    fn empty_messages_are_not_recorded() {
+        let s = service();
+        let x = s
+            .answer("   ", &Who::Local { school: "oakfield" }, Channel::Cli, "")
+            .unwrap();
+        assert_eq!(x.event, None);
+        assert_eq!(s.store().event_count().unwrap(), 0);
+    }
+}

@@ -1,0 +1,512 @@
+//! The tamper-evident audit log.
+//!
+//! Every exchange (a question and what the bot did with it) is one event.
+//! Each event's hash covers the previous event's hash and every field except
+//! the question's text, whose own SHA-256 is covered instead: redacting old
+//! questions under the retention period keeps the chain verifiable, while any
+//! edited, inserted or deleted row breaks it. The head of the chain (last id
+//! and hash) is written in the same transaction, so deleting the newest rows
+//! shows too.
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::Store;
+
+/// The hash the first event chains from.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A member of staff asked and the bot cited a clause.
+    Answered,
+    /// A member of staff asked and no clause answered: for the e-safety lead.
+    Declined,
+    /// Someone not on the staff list asked; they were told so.
+    Refused,
+    /// Audit rows were exported.
+    Exported,
+    /// Question texts older than the retention period were redacted.
+    Redacted,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Answered => "answered",
+            Kind::Declined => "declined",
+            Kind::Refused => "refused",
+            Kind::Exported => "exported",
+            Kind::Redacted => "redacted",
+        }
+    }
+}
+
+/// An event to append.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub kind: Kind,
+    pub school: &'a str,
+    pub asker: &'a str,
+    pub channel: &'a str,
+    pub reference: &'a str,
+    pub question: Option<&'a str>,
+    pub payload: Value,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub at: String,
+    pub kind: String,
+    pub school: String,
+    pub asker: String,
+    pub channel: String,
+    pub reference: String,
+    /// `None` once redacted.
+    pub question: Option<String>,
+    pub question_hash: String,
+    pub payload: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The result of checking the chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub events: u64,
+    /// The first broken event and why; `None` when the chain is intact.
+    pub broken: Option<(i64, String)>,
+}
+
+/// Which events to list or export.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// RFC 3339 time or a date (YYYY-MM-DD): events at or after it.
+    pub since: Option<String>,
+    pub school: Option<String>,
+    /// Only questions no clause answered.
+    pub unanswered: bool,
+    pub limit: Option<usize>,
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Event times: RFC 3339 in UTC with a fixed number of digits, so that
+/// comparing them as text (as the queries do) orders them in time.
+const EVENT_TIME: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+fn format_time(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(EVENT_TIME)
+        .expect("UTC times format")
+}
+
+pub fn now() -> String {
+    format_time(OffsetDateTime::now_utc())
+}
+
+/// The hash of an event: its chain link and every field but the question text.
+#[allow(clippy::too_many_arguments)]
+fn event_hash(
+    prev: &str,
+    id: i64,
+    at: &str,
+    kind: &str,
+    school: &str,
+    asker: &str,
+    channel: &str,
+    reference: &str,
+    question_hash: &str,
+    payload: &str,
+) -> String {
+    // Unit separators keep fields from running into one another.
+    sha256_hex(&format!(
+        "{prev}\u{1f}{id}\u{1f}{at}\u{1f}{kind}\u{1f}{school}\u{1f}{asker}\u{1f}{channel}\u{1f}{reference}\u{1f}{question_hash}\u{1f}{payload}"
+    ))
+}
+
+impl Store {
+    /// Appends events in one transaction and returns their ids. Returns only
+    /// once the transaction is on disk.
+    pub fn append(&self, events: &[NewEvent<'_>]) -> Result<Vec<i64>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let head: Option<(i64, String)> = tx
+            .query_row("SELECT last_id, last_hash FROM audit_head WHERE one = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let (mut id, mut prev) = head.unwrap_or((0, GENESIS.to_owned()));
+        let at = now();
+        let mut ids = Vec::with_capacity(events.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO audit_events (id, at, kind, school, asker, channel, reference, question, question_hash, payload, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for e in events {
+                id += 1;
+                let question_hash = e.question.map(sha256_hex).unwrap_or_default();
+                let payload = e.payload.to_string();
+                let kind = e.kind.as_str();
+                let hash = event_hash(
+                    &prev,
+                    id,
+                    &at,
+                    kind,
+                    e.school,
+                    e.asker,
+                    e.channel,
+                    e.reference,
+                    &question_hash,
+                    &payload,
+                );
+                insert.execute(params![
+                    id,
+                    at,
+                    kind,
+                    e.school,
+                    e.asker,
+                    e.channel,
+                    e.reference,
+                    e.question,
+                    question_hash,
+                    payload,
+                    prev,
+                    hash
+                ])?;
+                prev = hash;
+                ids.push(id);
+            }
+        }
+        tx.execute(
+            "INSERT INTO audit_head (one, last_id, last_hash) VALUES (1, ?1, ?2)
+             ON CONFLICT (one) DO UPDATE SET last_id = excluded.last_id, last_hash = excluded.last_hash",
+            params![id, prev],
+        )?;
+        tx.commit().context("committing audit events")?;
+        Ok(ids)
+    }
+
+    /// Checks every link of the chain, in order, and names the first broken event.
+    pub fn verify(&self) -> Result<Verification> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, at, kind, school, asker, channel, reference, question, question_hash, payload, prev_hash, hash
+             FROM audit_events ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut expected_prev = GENESIS.to_owned();
+        let mut expected_id = 1i64;
+        let mut count = 0u64;
+        let mut broken = None;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let question: Option<String> = r.get(7)?;
+            let question_hash: String = r.get(8)?;
+            let prev_hash: String = r.get(10)?;
+            let hash: String = r.get(11)?;
+            count += 1;
+            if broken.is_some() {
+                continue;
+            }
+            let recomputed = event_hash(
+                &prev_hash,
+                id,
+                &r.get::<_, String>(1)?,
+                &r.get::<_, String>(2)?,
+                &r.get::<_, String>(3)?,
+                &r.get::<_, String>(4)?,
+                &r.get::<_, String>(5)?,
+                &r.get::<_, String>(6)?,
+                &question_hash,
+                &r.get::<_, String>(9)?,
+            );
+            let problem = if id != expected_id {
+                Some(format!("event {expected_id} is missing (next is {id})"))
+            } else if prev_hash != expected_prev {
+                Some("its link to the previous event does not match".to_owned())
+            } else if recomputed != hash {
+                Some("its contents do not match its hash (edited)".to_owned())
+            } else if question.as_deref().is_some_and(|q| sha256_hex(q) != question_hash) {
+                Some("its question text does not match the recorded hash (edited)".to_owned())
+            } else {
+                None
+            };
+            if let Some(p) = problem {
+                broken = Some((id, p));
+            }
+            expected_prev = hash;
+            expected_id = id + 1;
+        }
+        drop(rows);
+        drop(stmt);
+        if broken.is_none() {
+            let head: Option<(i64, String)> = conn
+                .query_row("SELECT last_id, last_hash FROM audit_head WHERE one = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            let (head_id, head_hash) = head.unwrap_or((0, GENESIS.to_owned()));
+            if head_id != expected_id - 1 || head_hash != expected_prev {
+                broken = Some((
+                    head_id.max(expected_id - 1),
+                    format!(
+                        "the log ends at event {} but its head says {head_id} (rows deleted?)",
+                        expected_id - 1
+                    ),
+                ));
+            }
+        }
+        Ok(Verification { events: count, broken })
+    }
+
+    /// Events matching `filter`, oldest first.
+    pub fn list(&self, filter: &Filter) -> Result<Vec<Event>> {
+        let since = match &filter.since {
+            Some(s) => Some(normalise_since(s)?),
+            None => None,
+        };
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, at, kind, school, asker, channel, reference, question, question_hash, payload, prev_hash, hash
+             FROM audit_events
+             WHERE (?1 IS NULL OR at >= ?1)
+               AND (?2 IS NULL OR school = ?2)
+               AND (?3 = 0 OR kind = 'declined')
+             ORDER BY id
+             LIMIT ?4",
+        )?;
+        let limit = filter.limit.map_or(-1, |l| l as i64);
+        let rows = stmt.query_map(
+            params![since, filter.school, i64::from(filter.unanswered), limit],
+            |r| {
+                let payload: String = r.get(9)?;
+                Ok(Event {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    kind: r.get(2)?,
+                    school: r.get(3)?,
+                    asker: r.get(4)?,
+                    channel: r.get(5)?,
+                    reference: r.get(6)?,
+                    question: r.get(7)?,
+                    question_hash: r.get(8)?,
+                    payload: serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
+                    prev_hash: r.get(10)?,
+                    hash: r.get(11)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    #[cfg(test)]
+    pub fn event_count(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM audit_events", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Redacts the text of questions asked before `cutoff` (RFC 3339), keeping
+    /// their hashes, and records that it did. Returns how many were redacted.
+    pub fn redact_before(&self, cutoff: &str) -> Result<usize> {
+        let redacted = {
+            let mut conn = self.conn();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let n = tx.execute(
+                "UPDATE audit_events SET question = NULL WHERE at < ?1 AND question IS NOT NULL",
+                params![cutoff],
+            )?;
+            tx.commit()?;
+            n
+        };
+        if redacted > 0 {
+            self.append(&[NewEvent {
+                kind: Kind::Redacted,
+                school: "",
+                asker: "",
+                channel: "",
+                reference: "",
+                question: None,
+                payload: serde_json::json!({ "before": cutoff, "questions": redacted }),
+            }])?;
+        }
+        Ok(redacted)
+    }
+}
+
+/// Accepts a date (YYYY-MM-DD, taken as midnight UTC) or an RFC 3339 time.
+fn normalise_since(since: &str) -> Result<String> {
+    if let Ok(t) = OffsetDateTime::parse(since, &Rfc3339) {
+        return Ok(format_time(t));
+    }
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    match time::Date::parse(since, &date_format) {
+        Ok(date) => Ok(format_time(date.midnight().assume_utc())),
+        Err(_) => bail!("--since {since:?}: expected a date (2026-09-01) or an RFC 3339 time"),
+    }
+}
+
+/// The cutoff for a retention period of `days` from now.
+pub fn retention_cutoff(days: u32) -> String {
+    format_time(OffsetDateTime::now_utc() - time::Duration::days(i64::from(days)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange<'a>(q: &'a str, kind: Kind) -> NewEvent<'a> {
+        NewEvent {
+            kind,
+            school: "oakfield",
+            asker: "staff:alice",
+            channel: "cli",
+            reference: "",
+            question: Some(q),
+            payload: serde_json::json!({"verdict": "no"}),
+        }
+    }
+
+    #[test]
+    fn a_fresh_chain_verifies() {
+        let store = Store::in_memory().unwrap();
+        store
+            .append(&[exchange("Can I use WhatsApp?", Kind::Answered)])
+            .unwrap();
+        store
+            .append(&[
+                exchange("Where do I park?", Kind::Declined),
+                exchange("Hi", Kind::Refused),
+            ])
+            .unwrap();
+        let v = store.verify().unwrap();
+        assert_eq!(v.events, 3);
+        assert!(v.broken.is_none(), "{v:?}");
+    }
+
+    #[test]
+    fn edits_and_deletions_are_refused_by_the_database() {
+        let store = Store::in_memory().unwrap();
+        store
+            .append(&[exchange("one", Kind::Answered), exchange("two", Kind::Answered)])
+            .unwrap();
+        let conn = store.conn();
+        assert!(conn.execute("DELETE FROM audit_events WHERE id = 1", []).is_err());
+        assert!(
+            conn.execute("UPDATE audit_events SET school = 'x' WHERE id = 2", [])
+                .is_err()
+        );
+        assert!(
+            conn.execute("UPDATE audit_events SET question = 'other' WHERE id = 2", [])
+                .is_err()
+        );
+        assert!(
+            conn.execute("UPDATE audit_events SET question = NULL WHERE id = 2", [])
+                .is_ok(),
+            "redaction"
+        );
+    }
+
+    #[test]
+    fn tampering_is_found_and_named() {
+        let store = Store::in_memory().unwrap();
+        for q in ["one", "two", "three", "four"] {
+            store.append(&[exchange(q, Kind::Answered)]).unwrap();
+        }
+        {
+            let conn = store.conn();
+            // Someone with the database file drops the guard and edits row 3.
+            conn.execute_batch("DROP TRIGGER audit_events_only_redact; DROP TRIGGER audit_events_no_delete;")
+                .unwrap();
+            conn.execute(
+                "UPDATE audit_events SET payload = '{\"verdict\":\"yes\"}' WHERE id = 3",
+                [],
+            )
+            .unwrap();
+        }
+        let v = store.verify().unwrap();
+        assert_eq!(v.broken.as_ref().map(|b| b.0), Some(3), "{v:?}");
+
+        let store = Store::in_memory().unwrap();
+        for q in ["one", "two", "three"] {
+            store.append(&[exchange(q, Kind::Answered)]).unwrap();
+        }
+        {
+            let conn = store.conn();
+            conn.execute_batch("DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events WHERE id = 3;")
+                .unwrap();
+        }
+        let v = store.verify().unwrap();
+        assert!(v.broken.is_some(), "deleting the newest row is noticed: {v:?}");
+    }
+
+    #[test]
+    fn redaction_keeps_the_chain_intact() {
+        let store = Store::in_memory().unwrap();
+        store
+            .append(&[exchange("my pupil's name is…", Kind::Declined)])
+            .unwrap();
+        let far_future = "2999-01-01T00:00:00.000000Z";
+        assert_eq!(store.redact_before(far_future).unwrap(), 1);
+        let events = store.list(&Filter::default()).unwrap();
+        assert_eq!(events[0].question, None);
+        assert!(!events[0].question_hash.is_empty());
+        assert_eq!(events[1].kind, "redacted");
+        assert!(store.verify().unwrap().broken.is_none());
+    }
+
+    #[test]
+    fn lists_filter_by_school_time_and_unanswered() {
+        let store = Store::in_memory().unwrap();
+        store
+            .append(&[exchange("a", Kind::Answered), exchange("b", Kind::Declined)])
+            .unwrap();
+        let unanswered = store
+            .list(&Filter {
+                unanswered: true,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(unanswered.len(), 1);
+        assert_eq!(unanswered[0].question.as_deref(), Some("b"));
+        let other = store
+            .list(&Filter {
+                school: Some("elsewhere".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(other.is_empty());
+        let later = store
+            .list(&Filter {
+                since: Some("2999-01-01".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(later.is_empty());
+        assert!(
+            store
+                .list(&Filter {
+                    since: Some("last tuesday".into()),
+                    ..Default::default()
+                })
+                .is_err()
+        );
+    }
+}
