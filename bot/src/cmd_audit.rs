@@ -204,18 +204,18 @@ fn export(store: &Store, filter: &Filter, csv: bool, out: Option<&Path>) -> Resu
     }
     sink.flush()?;
     store.append(&[NewEvent {
-        kind: Kind::Exported,
-        school: filter.school.as_deref().unwrap_or(""),
-        asker: "local",
-        channel: "cli",
-        reference: "",
-        question: None,
-        payload: json!({
-            "format": if csv { "csv" } else { "json" },
-            "rows": events.len(),
-            "since": filter.since,
-            "unanswered": filter.unanswered,
-        }),
+        school: filter.school.clone().unwrap_or_default(),
+        asker: "local".into(),
+        channel: "cli".into(),
+        ..NewEvent::new(
+            Kind::Exported,
+            json!({
+                "format": if csv { "csv" } else { "json" },
+                "rows": events.len(),
+                "since": filter.since,
+                "unanswered": filter.unanswered,
+            }),
+        )
     }])?;
     Ok(())
 }
@@ -225,13 +225,11 @@ fn load(store: &Store, events: usize) -> Result<()> {
     for i in 0..events {
         let question = format!("synthetic question {i}");
         let id = store.append(&[NewEvent {
-            kind: Kind::Answered,
-            school: "load",
-            asker: "load",
-            channel: "cli",
-            reference: "",
-            question: Some(&question),
-            payload: json!({ "verdict": "info" }),
+            school: "load".into(),
+            asker: "load".into(),
+            channel: "cli".into(),
+            question: Some(question),
+            ..NewEvent::new(Kind::Answered, json!({ "verdict": "info" }))
         }])?[0];
         // Printed only after the commit returned: every id printed is on disk.
         writeln!(stdout, "{id}")?;

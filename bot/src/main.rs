@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_audit;
 mod cmd_ask;
 mod cmd_audit;
 mod cmd_clauses;
@@ -107,6 +108,15 @@ enum Command {
         /// Questions to time.
         #[arg(long, default_value_t = 2_000)]
         questions: usize,
+        /// Measure the audit log's append throughput instead.
+        #[arg(long)]
+        audit: bool,
+        /// Events to append (with --audit).
+        #[arg(long, default_value_t = 20_000)]
+        events: usize,
+        /// Threads appending at once (with --audit).
+        #[arg(long, default_value_t = 8)]
+        threads: usize,
         #[arg(long)]
         json: bool,
     },
@@ -195,7 +205,16 @@ fn main() -> Result<()> {
         Command::Bench {
             clauses,
             questions,
+            audit,
+            events,
+            threads,
             json,
-        } => bench::run(clauses, questions, json),
+        } => {
+            if audit {
+                bench_audit::run(events, threads, json)
+            } else {
+                bench::run(clauses, questions, json)
+            }
+        }
     }
 }

@@ -10,8 +10,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::directory::Directory;
+use std::sync::Arc;
+
 use crate::store::Store;
 use crate::store::audit::{Kind, NewEvent};
+use crate::store::writer::AuditWriter;
 
 /// How a question reached the bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,15 +66,22 @@ pub struct Exchange {
 pub struct Service {
     engine: Engine,
     directory: Directory,
-    store: Store,
+    #[cfg_attr(not(test), allow(dead_code))]
+    store: Arc<Store>,
+    /// Events go through the group-commit writer: many channels answering at
+    /// once share fsyncs, and each reply still waits for its own event.
+    writer: AuditWriter,
 }
 
 impl Service {
     pub fn new(engine: Engine, directory: Directory, store: Store) -> Self {
+        let store = Arc::new(store);
+        let writer = AuditWriter::spawn(store.clone());
         Service {
             engine,
             directory,
             store,
+            writer,
         }
     }
 
@@ -170,16 +180,15 @@ impl Service {
         question: Option<&str>,
         payload: serde_json::Value,
     ) -> Result<i64> {
-        let ids = self.store.append(&[NewEvent {
+        self.writer.append(NewEvent {
             kind,
-            school,
-            asker,
-            channel: channel.as_str(),
-            reference,
-            question,
+            school: school.to_owned(),
+            asker: asker.to_owned(),
+            channel: channel.as_str().to_owned(),
+            reference: reference.to_owned(),
+            question: question.map(str::to_owned),
             payload,
-        }])?;
-        Ok(ids[0])
+        })
     }
 }
 

@@ -50,14 +50,29 @@ impl Kind {
 
 /// An event to append.
 #[derive(Debug, Clone)]
-pub struct NewEvent<'a> {
+pub struct NewEvent {
     pub kind: Kind,
-    pub school: &'a str,
-    pub asker: &'a str,
-    pub channel: &'a str,
-    pub reference: &'a str,
-    pub question: Option<&'a str>,
+    pub school: String,
+    pub asker: String,
+    pub channel: String,
+    pub reference: String,
+    pub question: Option<String>,
     pub payload: Value,
+}
+
+impl NewEvent {
+    /// An event with only a kind and details, such as an export.
+    pub fn new(kind: Kind, payload: Value) -> Self {
+        NewEvent {
+            kind,
+            school: String::new(),
+            asker: String::new(),
+            channel: String::new(),
+            reference: String::new(),
+            question: None,
+            payload,
+        }
+    }
 }
 
 /// An event as stored.
@@ -142,7 +157,7 @@ fn event_hash(
 impl Store {
     /// Appends events in one transaction and returns their ids. Returns only
     /// once the transaction is on disk.
-    pub fn append(&self, events: &[NewEvent<'_>]) -> Result<Vec<i64>> {
+    pub fn append(&self, events: &[NewEvent]) -> Result<Vec<i64>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let head: Option<(i64, String)> = tx
@@ -160,7 +175,7 @@ impl Store {
             )?;
             for e in events {
                 id += 1;
-                let question_hash = e.question.map(sha256_hex).unwrap_or_default();
+                let question_hash = e.question.as_deref().map(sha256_hex).unwrap_or_default();
                 let payload = e.payload.to_string();
                 let kind = e.kind.as_str();
                 let hash = event_hash(
@@ -168,10 +183,10 @@ impl Store {
                     id,
                     &at,
                     kind,
-                    e.school,
-                    e.asker,
-                    e.channel,
-                    e.reference,
+                    &e.school,
+                    &e.asker,
+                    &e.channel,
+                    &e.reference,
                     &question_hash,
                     &payload,
                 );
@@ -337,15 +352,10 @@ impl Store {
             n
         };
         if redacted > 0 {
-            self.append(&[NewEvent {
-                kind: Kind::Redacted,
-                school: "",
-                asker: "",
-                channel: "",
-                reference: "",
-                question: None,
-                payload: serde_json::json!({ "before": cutoff, "questions": redacted }),
-            }])?;
+            self.append(&[NewEvent::new(
+                Kind::Redacted,
+                serde_json::json!({ "before": cutoff, "questions": redacted }),
+            )])?;
         }
         Ok(redacted)
     }
@@ -372,14 +382,14 @@ pub fn retention_cutoff(days: u32) -> String {
 mod tests {
     use super::*;
 
-    fn exchange<'a>(q: &'a str, kind: Kind) -> NewEvent<'a> {
+    fn exchange(q: &str, kind: Kind) -> NewEvent {
         NewEvent {
             kind,
-            school: "oakfield",
-            asker: "staff:alice",
-            channel: "cli",
-            reference: "",
-            question: Some(q),
+            school: "oakfield".into(),
+            asker: "staff:alice".into(),
+            channel: "cli".into(),
+            reference: String::new(),
+            question: Some(q.into()),
             payload: serde_json::json!({"verdict": "no"}),
         }
     }

@@ -3,6 +3,7 @@
 //! acknowledgement ledger and dashboard users join it in later issues.
 
 pub mod audit;
+pub mod writer;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
