@@ -69,6 +69,7 @@ impl FilterArgs {
             school: self.school.clone(),
             unanswered: self.unanswered,
             limit: self.limit,
+            ..Filter::default()
         }
     }
 }
@@ -138,70 +139,18 @@ fn list(store: &Store, filter: &Filter, json: bool) -> Result<()> {
 }
 
 fn export(store: &Store, filter: &Filter, csv: bool, out: Option<&Path>) -> Result<()> {
-    let events = store.list(filter)?;
     let mut sink: Box<dyn Write> = match out {
         Some(path) => Box::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?),
         None => Box::new(std::io::stdout().lock()),
     };
-    if csv {
-        let mut w = csv::Writer::from_writer(&mut sink);
-        w.write_record([
-            "id",
-            "at",
-            "kind",
-            "school",
-            "asker",
-            "channel",
-            "reference",
-            "question",
-            "question_sha256",
-            "verdict",
-            "confidence",
-            "clauses",
-            "versions",
-            "reply",
-            "prev_hash",
-            "hash",
-        ])?;
-        for e in &events {
-            let cited = |field: &str| {
-                e.payload["citations"]
-                    .as_array()
-                    .map(|cs| {
-                        cs.iter()
-                            .filter_map(|c| c[field].as_str())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    })
-                    .unwrap_or_default()
-            };
-            w.write_record([
-                e.id.to_string(),
-                e.at.clone(),
-                e.kind.clone(),
-                e.school.clone(),
-                e.asker.clone(),
-                e.channel.clone(),
-                e.reference.clone(),
-                e.question.clone().unwrap_or_else(|| "[redacted]".into()),
-                e.question_hash.clone(),
-                e.payload["verdict"].as_str().unwrap_or("").to_owned(),
-                e.payload["confidence"]
-                    .as_f64()
-                    .map(|c| format!("{c:.3}"))
-                    .unwrap_or_default(),
-                cited("clause"),
-                cited("version"),
-                e.payload["reply"].as_str().unwrap_or("").to_owned(),
-                e.prev_hash.clone(),
-                e.hash.clone(),
-            ])?;
-        }
-        w.flush()?;
+    let rows = if csv {
+        write_csv(store, filter, &mut sink)?
     } else {
+        let events = store.list(filter)?;
         serde_json::to_writer_pretty(&mut sink, &events)?;
         writeln!(sink)?;
-    }
+        events.len()
+    };
     sink.flush()?;
     store.append(&[NewEvent {
         school: filter.school.clone().unwrap_or_default(),
@@ -211,13 +160,73 @@ fn export(store: &Store, filter: &Filter, csv: bool, out: Option<&Path>) -> Resu
             Kind::Exported,
             json!({
                 "format": if csv { "csv" } else { "json" },
-                "rows": events.len(),
+                "rows": rows,
                 "since": filter.since,
                 "unanswered": filter.unanswered,
             }),
         )
     }])?;
     Ok(())
+}
+
+/// Writes the events matching `filter` as CSV, one row each; returns how many.
+pub fn write_csv(store: &Store, filter: &Filter, sink: &mut dyn Write) -> Result<usize> {
+    let events = store.list(filter)?;
+    let mut w = csv::Writer::from_writer(sink);
+    w.write_record([
+        "id",
+        "at",
+        "kind",
+        "school",
+        "asker",
+        "channel",
+        "reference",
+        "question",
+        "question_sha256",
+        "verdict",
+        "confidence",
+        "clauses",
+        "versions",
+        "reply",
+        "prev_hash",
+        "hash",
+    ])?;
+    for e in &events {
+        let cited = |field: &str| {
+            e.payload["citations"]
+                .as_array()
+                .map(|cs| {
+                    cs.iter()
+                        .filter_map(|c| c[field].as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default()
+        };
+        w.write_record([
+            e.id.to_string(),
+            e.at.clone(),
+            e.kind.clone(),
+            e.school.clone(),
+            e.asker.clone(),
+            e.channel.clone(),
+            e.reference.clone(),
+            e.question.clone().unwrap_or_else(|| "[redacted]".into()),
+            e.question_hash.clone(),
+            e.payload["verdict"].as_str().unwrap_or("").to_owned(),
+            e.payload["confidence"]
+                .as_f64()
+                .map(|c| format!("{c:.3}"))
+                .unwrap_or_default(),
+            cited("clause"),
+            cited("version"),
+            e.payload["reply"].as_str().unwrap_or("").to_owned(),
+            e.prev_hash.clone(),
+            e.hash.clone(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(events.len())
 }
 
 fn load(store: &Store, events: usize) -> Result<()> {

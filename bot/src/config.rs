@@ -28,6 +28,28 @@ struct RawConfig {
     schools: Vec<RawSchool>,
     #[serde(default)]
     staff: Vec<StaffEntry>,
+    #[serde(default)]
+    dashboard: Dashboard,
+}
+
+/// `[dashboard]`: where `policybot serve` listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dashboard {
+    /// Loopback unless configured otherwise: put a TLS proxy in front to
+    /// serve it beyond this machine.
+    pub bind: String,
+    /// Mark the session cookie `Secure` (set when a TLS proxy serves it).
+    pub secure_cookies: bool,
+}
+
+impl Default for Dashboard {
+    fn default() -> Self {
+        Dashboard {
+            bind: "127.0.0.1:8080".into(),
+            secure_cookies: false,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +80,7 @@ pub struct Config {
     pub retention_days: u32,
     pub staff: Vec<StaffEntry>,
     pub staff_csv: Option<PathBuf>,
+    pub dashboard: Dashboard,
 }
 
 /// Questions are kept in full for a school year and a term by default.
@@ -104,6 +127,7 @@ impl Config {
             retention_days: raw.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
             staff: raw.staff,
             staff_csv: raw.staff_csv.as_deref().map(resolve),
+            dashboard: raw.dashboard,
         };
         // Check the staff list now, so a typo is reported at start-up.
         config

@@ -12,7 +12,10 @@ mod cmd_ask;
 mod cmd_audit;
 mod cmd_clauses;
 mod cmd_index;
+mod cmd_serve;
+mod cmd_user;
 mod config;
+mod dashboard;
 mod directory;
 mod eval;
 mod load;
@@ -34,6 +37,20 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum UserCommand {
+    /// Add a dashboard user; the password is read from standard input.
+    Add {
+        name: String,
+        /// esafety-lead, head or inspector.
+        #[arg(long)]
+        role: String,
+        /// Limit the user to one school (default: every school).
+        #[arg(long)]
+        school: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Ask a question as a member of staff of a school.
     Ask {
@@ -47,6 +64,17 @@ enum Command {
         asker: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Run the service: the answer core, the audit store and the dashboard.
+    Serve {
+        /// Address to listen on (default: the config's dashboard.bind, 127.0.0.1:8080).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Dashboard accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// List the staff directory (who may ask, and for which school).
     Staff {
@@ -158,6 +186,10 @@ fn main() -> Result<()> {
             json,
         ),
         Command::Audit { command } => cmd_audit::run(&load_config(cli.config)?, command),
+        Command::Serve { bind } => cmd_serve::run(&load_config(cli.config)?, bind.as_deref()),
+        Command::User {
+            command: UserCommand::Add { name, role, school },
+        } => cmd_user::add(&load_config(cli.config)?, &name, &role, school.as_deref()),
         Command::Staff { json } => {
             let directory = load_config(cli.config)?.directory()?;
             if json {

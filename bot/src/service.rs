@@ -66,7 +66,6 @@ pub struct Exchange {
 pub struct Service {
     engine: Engine,
     directory: Directory,
-    #[cfg_attr(not(test), allow(dead_code))]
     store: Arc<Store>,
     /// Events go through the group-commit writer: many channels answering at
     /// once share fsyncs, and each reply still waits for its own event.
@@ -85,9 +84,17 @@ impl Service {
         }
     }
 
-    #[cfg(test)]
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Appends an event through the group-commit writer (reviews, sign-ins…).
+    pub fn record_event(&self, event: NewEvent) -> Result<i64> {
+        self.writer.append(event)
     }
 
     /// Answers `question` for `who`, recording it first. `reference` is the

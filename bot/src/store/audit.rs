@@ -34,6 +34,10 @@ pub enum Kind {
     Exported,
     /// Question texts older than the retention period were redacted.
     Redacted,
+    /// The e-safety lead reviewed an answer (correct / wrong / covered / policy gap).
+    Reviewed,
+    /// Someone signed in to the dashboard, or failed to.
+    SignedIn,
 }
 
 impl Kind {
@@ -44,6 +48,8 @@ impl Kind {
             Kind::Refused => "refused",
             Kind::Exported => "exported",
             Kind::Redacted => "redacted",
+            Kind::Reviewed => "reviewed",
+            Kind::SignedIn => "signed-in",
         }
     }
 }
@@ -109,7 +115,13 @@ pub struct Filter {
     pub school: Option<String>,
     /// Only questions no clause answered.
     pub unanswered: bool,
+    /// Only these kinds of event (e.g. the exchanges: answered, declined, refused).
+    pub kinds: Vec<&'static str>,
+    /// Text to find in the question or the reply.
+    pub search: Option<String>,
     pub limit: Option<usize>,
+    /// Newest first, for screens; oldest first (the default) for exports.
+    pub newest_first: bool,
 }
 
 pub fn sha256_hex(text: &str) -> String {
@@ -124,7 +136,7 @@ pub fn sha256_hex(text: &str) -> String {
 const EVENT_TIME: &[time::format_description::FormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
-fn format_time(t: OffsetDateTime) -> String {
+pub fn format_time(t: OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)
         .format(EVENT_TIME)
         .expect("UTC times format")
@@ -303,12 +315,25 @@ impl Store {
              WHERE (?1 IS NULL OR at >= ?1)
                AND (?2 IS NULL OR school = ?2)
                AND (?3 = 0 OR kind = 'declined')
-             ORDER BY id
-             LIMIT ?4",
+               AND (?4 = '' OR instr(',' || ?4 || ',', ',' || kind || ',') > 0)
+               AND (?5 IS NULL OR instr(lower(coalesce(question, '')), lower(?5)) > 0
+                    OR instr(lower(payload), lower(?5)) > 0)
+             ORDER BY CASE WHEN ?6 THEN -id ELSE id END
+             LIMIT ?7",
         )?;
         let limit = filter.limit.map_or(-1, |l| l as i64);
+        let kinds = filter.kinds.join(",");
+        let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let rows = stmt.query_map(
-            params![since, filter.school, i64::from(filter.unanswered), limit],
+            params![
+                since,
+                filter.school,
+                i64::from(filter.unanswered),
+                kinds,
+                search,
+                filter.newest_first,
+                limit
+            ],
             |r| {
                 let payload: String = r.get(9)?;
                 Ok(Event {

@@ -3,6 +3,7 @@
 //! acknowledgement ledger and dashboard users join it in later issues.
 
 pub mod audit;
+pub mod users;
 pub mod writer;
 
 use std::path::Path;
@@ -15,7 +16,10 @@ use rusqlite_migration::{M, Migrations};
 
 /// Schema history. Append only: a released migration is never edited.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("migrations/001_audit.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/001_audit.sql")),
+        M::up(include_str!("migrations/002_users.sql")),
+    ])
 }
 
 /// A handle on the store. Cheap to share behind an `Arc`; writes serialise

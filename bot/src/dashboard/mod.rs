@@ -1,0 +1,491 @@
+//! The e-safety lead's dashboard: server-rendered HTML (maud escapes every
+//! value), no JavaScript. Only signed-in users see anything; every form carries
+//! the session's CSRF token; sign-ins are rate limited and recorded.
+
+mod pages;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use axum::Router;
+use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::service::{Channel, Service, Who};
+use crate::store::audit::{Filter, Kind, NewEvent};
+use crate::store::users::Session;
+
+const COOKIE_NAME: &str = "policybot_session";
+/// Failed sign-ins allowed per address and name within [`LOGIN_WINDOW`].
+const LOGIN_ATTEMPTS: usize = 5;
+const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+pub struct AppState {
+    pub service: Service,
+    /// (id, name) of every configured school.
+    pub schools: Vec<(String, String)>,
+    /// Send cookies with `Secure` (when the dashboard is served over HTTPS).
+    pub secure_cookies: bool,
+    failed_logins: Mutex<HashMap<String, Vec<Instant>>>,
+}
+
+impl AppState {
+    pub fn new(service: Service, schools: Vec<(String, String)>, secure_cookies: bool) -> Self {
+        AppState {
+            service,
+            schools,
+            secure_cookies,
+            failed_logins: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+type Shared = Arc<AppState>;
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/", get(recent))
+        .route("/unanswered", get(unanswered))
+        .route("/clauses", get(clause_report))
+        .route("/audit", get(audit_status))
+        .route("/export.csv", get(export_csv))
+        .route("/ask", get(ask_form).post(ask))
+        .route("/review", post(review))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .with_state(state)
+}
+
+// ------------------------------------------------------------------ auth
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == COOKIE_NAME && !v.is_empty()).then(|| v.to_owned())
+        })
+}
+
+fn session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
+    let token = cookie_token(headers)?;
+    state.service.store().session(&token).ok().flatten()
+}
+
+/// Why a request was turned away.
+enum Denied {
+    /// A page view without a session: go to the sign-in page.
+    SignIn,
+    /// Anything else without a session.
+    Unauthorized,
+    /// A form whose CSRF token is not the session's.
+    StaleForm,
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Denied::SignIn => redirect("/login"),
+            Denied::Unauthorized => (StatusCode::UNAUTHORIZED, "sign in first").into_response(),
+            Denied::StaleForm => (
+                StatusCode::FORBIDDEN,
+                "this form has expired: reload the page and try again",
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// The signed-in session, or why not.
+fn require(state: &AppState, headers: &HeaderMap, page: bool) -> Result<Session, Denied> {
+    match session(state, headers) {
+        Some(s) => Ok(s),
+        None if page => Err(Denied::SignIn),
+        None => Err(Denied::Unauthorized),
+    }
+}
+
+fn redirect(to: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(
+            LOCATION,
+            HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")),
+        )],
+    )
+        .into_response()
+}
+
+fn check_csrf(session: &Session, token: &str) -> Result<(), Denied> {
+    if token == session.csrf {
+        Ok(())
+    } else {
+        Err(Denied::StaleForm)
+    }
+}
+
+fn internal(e: anyhow::Error) -> Response {
+    tracing::error!("dashboard: {e:#}");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "something went wrong; it has been logged",
+    )
+        .into_response()
+}
+
+/// Schools a user may see: theirs, or all.
+fn visible_school(session: &Session, requested: Option<&str>) -> Option<String> {
+    match &session.user.school {
+        Some(own) => Some(own.clone()),
+        None => requested.filter(|s| !s.is_empty()).map(str::to_owned),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    name: String,
+    password: String,
+}
+
+async fn login_form() -> Response {
+    pages::login(None).into_response()
+}
+
+async fn login(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let key = format!("{}|{}", peer.ip(), form.name);
+    {
+        let mut failed = state.failed_logins.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = failed.entry(key.clone()).or_default();
+        recent.retain(|t| t.elapsed() < LOGIN_WINDOW);
+        if recent.len() >= LOGIN_ATTEMPTS {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                pages::login(Some("Too many attempts: wait 15 minutes.")),
+            )
+                .into_response();
+        }
+    }
+    let state2 = state.clone();
+    let (name, password) = (form.name.clone(), form.password);
+    let checked = tokio::task::spawn_blocking(move || state2.service.store().check_password(&name, &password)).await;
+    let user = match checked {
+        Ok(Ok(user)) => user,
+        Ok(Err(e)) => return internal(e),
+        Err(e) => return internal(e.into()),
+    };
+    let record = |ok: bool| {
+        state.service.record_event(NewEvent {
+            asker: format!("dashboard:{}", form.name),
+            channel: "dashboard".into(),
+            reference: peer.ip().to_string(),
+            ..NewEvent::new(Kind::SignedIn, json!({ "ok": ok }))
+        })
+    };
+    let Some(user) = user else {
+        state
+            .failed_logins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_default()
+            .push(Instant::now());
+        if let Err(e) = record(false) {
+            return internal(e);
+        }
+        return (
+            StatusCode::UNAUTHORIZED,
+            pages::login(Some("That name and password do not match.")),
+        )
+            .into_response();
+    };
+    let token = match state
+        .service
+        .store()
+        .create_session(&user)
+        .and_then(|t| record(true).map(|_| t))
+    {
+        Ok(t) => t,
+        Err(e) => return internal(e),
+    };
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!(
+        "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        8 * 3600
+    );
+    let mut response = redirect("/");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(SET_COOKIE, v);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(State(state): State<Shared>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+    let session = match require(&state, &headers, false) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    if let Err(r) = check_csrf(&session, &form.csrf) {
+        return r.into_response();
+    }
+    if let Some(token) = cookie_token(&headers) {
+        let _ = state.service.store().end_session(&token);
+    }
+    let mut response = redirect("/login");
+    response.headers_mut().insert(
+        SET_COOKIE,
+        HeaderValue::from_static("policybot_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    response
+}
+
+// ------------------------------------------------------------------ pages
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    school: Option<String>,
+    q: Option<String>,
+}
+
+/// The latest review mark of each reviewed event.
+fn reviews(state: &AppState) -> anyhow::Result<HashMap<i64, serde_json::Value>> {
+    let events = state.service.store().list(&Filter {
+        kinds: vec![Kind::Reviewed.as_str()],
+        ..Filter::default()
+    })?;
+    Ok(events
+        .into_iter()
+        .filter_map(|e| Some((e.reference.parse().ok()?, e.payload)))
+        .collect())
+}
+
+async fn recent(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+    let session = match require(&state, &headers, true) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let filter = Filter {
+        school: visible_school(&session, q.school.as_deref()),
+        search: q.q.clone(),
+        kinds: vec!["answered", "declined", "refused"],
+        newest_first: true,
+        limit: Some(200),
+        ..Filter::default()
+    };
+    match state
+        .service
+        .store()
+        .list(&filter)
+        .and_then(|events| Ok((events, reviews(&state)?)))
+    {
+        Ok((events, reviews)) => {
+            pages::recent(&state, &session, &events, &reviews, q.school.as_deref(), q.q.as_deref()).into_response()
+        }
+        Err(e) => internal(e),
+    }
+}
+
+async fn unanswered(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+    let session = match require(&state, &headers, true) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let filter = Filter {
+        school: visible_school(&session, q.school.as_deref()),
+        unanswered: true,
+        newest_first: true,
+        ..Filter::default()
+    };
+    match state
+        .service
+        .store()
+        .list(&filter)
+        .and_then(|events| Ok((events, reviews(&state)?)))
+    {
+        Ok((events, reviews)) => pages::unanswered(&state, &session, &events, &reviews).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn clause_report(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+    let session = match require(&state, &headers, true) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let filter = Filter {
+        school: visible_school(&session, q.school.as_deref()),
+        kinds: vec!["answered"],
+        ..Filter::default()
+    };
+    match state
+        .service
+        .store()
+        .list(&filter)
+        .and_then(|events| Ok((events, reviews(&state)?)))
+    {
+        Ok((events, reviews)) => pages::clause_report(&state, &session, &events, &reviews).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn audit_status(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let session = match require(&state, &headers, true) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    match state.service.store().verify() {
+        Ok(v) => pages::audit(&session, &v).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+async fn export_csv(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+    let session = match require(&state, &headers, true) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let filter = Filter {
+        school: visible_school(&session, q.school.as_deref()),
+        kinds: vec!["answered", "declined", "refused"],
+        ..Filter::default()
+    };
+    let mut out = Vec::new();
+    let written = crate::cmd_audit::write_csv(state.service.store(), &filter, &mut out).and_then(|rows| {
+        state.service.record_event(NewEvent {
+            school: filter.school.clone().unwrap_or_default(),
+            asker: format!("dashboard:{}", session.user.name),
+            channel: "dashboard".into(),
+            ..NewEvent::new(Kind::Exported, json!({ "format": "csv", "rows": rows }))
+        })
+    });
+    match written {
+        Ok(_) => (
+            [
+                (CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+                (
+                    CONTENT_DISPOSITION,
+                    HeaderValue::from_static("attachment; filename=\"policybot-audit.csv\""),
+                ),
+            ],
+            out,
+        )
+            .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReviewForm {
+    csrf: String,
+    event: i64,
+    /// correct, wrong, covered, gap
+    mark: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    clause: String,
+    #[serde(default)]
+    back: String,
+}
+
+async fn review(State(state): State<Shared>, headers: HeaderMap, Form(form): Form<ReviewForm>) -> Response {
+    let session = match require(&state, &headers, false) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    if let Err(r) = check_csrf(&session, &form.csrf) {
+        return r.into_response();
+    }
+    if !["correct", "wrong", "covered", "gap"].contains(&form.mark.as_str()) {
+        return (StatusCode::BAD_REQUEST, "unknown review mark").into_response();
+    }
+    let recorded = state.service.record_event(NewEvent {
+        asker: format!("dashboard:{}", session.user.name),
+        channel: "dashboard".into(),
+        reference: form.event.to_string(),
+        ..NewEvent::new(
+            Kind::Reviewed,
+            json!({ "mark": form.mark, "note": form.note.trim(), "clause": form.clause.trim(), "by": session.user.name }),
+        )
+    });
+    match recorded {
+        Ok(_) => redirect(if form.back == "unanswered" { "/unanswered" } else { "/" }),
+        Err(e) => internal(e),
+    }
+}
+
+async fn ask_form(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    match require(&state, &headers, true) {
+        Ok(session) => pages::ask(&state, &session, None).into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct AskForm {
+    csrf: String,
+    school: String,
+    question: String,
+}
+
+async fn ask(State(state): State<Shared>, headers: HeaderMap, Form(form): Form<AskForm>) -> Response {
+    let session = match require(&state, &headers, false) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    if let Err(r) = check_csrf(&session, &form.csrf) {
+        return r.into_response();
+    }
+    let Some(school) =
+        visible_school(&session, Some(&form.school)).filter(|s| state.schools.iter().any(|(id, _)| id == s))
+    else {
+        return (StatusCode::BAD_REQUEST, "choose one of your schools").into_response();
+    };
+    let state2 = state.clone();
+    let question = form.question.clone();
+    let exchange = tokio::task::spawn_blocking(move || {
+        state2
+            .service
+            .answer(&question, &Who::Local { school: &school }, Channel::Dashboard, "")
+    })
+    .await;
+    match exchange {
+        Ok(Ok(x)) => pages::ask(&state, &session, Some((&form.question, &x))).into_response(),
+        Ok(Err(e)) => internal(e),
+        Err(e) => internal(e.into()),
+    }
+}
+
+/// Serves the dashboard on `addr` until `shutdown` completes.
+pub async fn serve(
+    state: Shared,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! The dashboard's pages. maud escapes everything interpolated, so a question
+//! containing `<script>` is shown as text.
+
+use std::collections::{BTreeMap, HashMap};
+
+use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
+
+use super::AppState;
+use crate::service::Exchange;
+use crate::store::audit::{Event, Verification};
+use crate::store::users::Session;
+
+const STYLE: &str = "
+body{font-family:system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
+header{background:#1f4e79;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1.2rem;align-items:center;flex-wrap:wrap}
+header a{color:#fff;text-decoration:none;font-weight:600}header .who{margin-left:auto;font-size:.9rem}
+main{padding:1rem 1.2rem;max-width:1200px}table{border-collapse:collapse;width:100%;background:#fff}
+td,th{border-bottom:1px solid #dde1e6;padding:.45rem;vertical-align:top;text-align:left;font-size:.92rem}
+blockquote{margin:.3rem 0;padding:.3rem .6rem;border-left:3px solid #1f4e79;background:#eef3f8;white-space:pre-wrap}
+.verdict{font-weight:700;text-transform:uppercase;font-size:.8rem}.no{color:#a40e26}.yes{color:#1a7f37}
+.conditional{color:#9a6700}.none{color:#57606a}.refused{color:#57606a}
+form.inline{display:inline}input,select,button,textarea{font:inherit}button{cursor:pointer}
+.ok{color:#1a7f37;font-weight:700}.bad{color:#a40e26;font-weight:700}.muted{color:#57606a;font-size:.85rem}
+";
+
+fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — policybot" }
+                style { (maud::PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    span { "policybot" }
+                    @if let Some(s) = session {
+                        a href="/" { "Questions" }
+                        a href="/unanswered" { "Unanswered" }
+                        a href="/clauses" { "Clauses" }
+                        a href="/audit" { "Audit log" }
+                        a href="/ask" { "Ask" }
+                        a href="/export.csv" { "Export CSV" }
+                        span.who {
+                            (s.user.name) " (" (s.user.role) ") "
+                            form.inline method="post" action="/logout" {
+                                input type="hidden" name="csrf" value=(s.csrf);
+                                button type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+pub fn login(error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        html! {
+            @if let Some(e) = error { p.bad { (e) } }
+            form method="post" action="/login" {
+                p { label { "Name " input name="name" autocomplete="username" required; } }
+                p { label { "Password " input name="password" type="password" autocomplete="current-password" required; } }
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+fn school_filter(state: &AppState, session: &Session, current: Option<&str>, search: Option<&str>) -> Markup {
+    html! {
+        form method="get" {
+            @if session.user.school.is_none() {
+                label { "School "
+                    select name="school" {
+                        option value="" { "all" }
+                        @for (id, name) in &state.schools {
+                            option value=(id) selected[current == Some(id.as_str())] { (name) }
+                        }
+                    }
+                }
+                " "
+            }
+            label { "Search " input name="q" value=(search.unwrap_or("")); }
+            " " button type="submit" { "Filter" }
+        }
+    }
+}
+
+fn verdict_of(e: &Event) -> &str {
+    match e.kind.as_str() {
+        "refused" => "refused",
+        _ => e.payload["verdict"].as_str().unwrap_or(""),
+    }
+}
+
+fn review_form(session: &Session, event: i64, back: &str, marks: &[(&str, &str)], with_clause: bool) -> Markup {
+    html! {
+        form.inline method="post" action="/review" {
+            input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="event" value=(event);
+            input type="hidden" name="back" value=(back);
+            @if with_clause { input name="clause" placeholder="clause id" size="18"; " " }
+            input name="note" placeholder="note" size="14";
+            @for (mark, label) in marks {
+                " " button type="submit" name="mark" value=(mark) { (label) }
+            }
+        }
+    }
+}
+
+fn review_mark(reviews: &HashMap<i64, Value>, id: i64) -> Markup {
+    html! {
+        @if let Some(r) = reviews.get(&id) {
+            span class=(if r["mark"] == "wrong" || r["mark"] == "gap" { "bad" } else { "ok" }) {
+                "marked " (r["mark"].as_str().unwrap_or(""))
+            }
+            @if let Some(note) = r["note"].as_str().filter(|n| !n.is_empty()) { " — " (note) }
+            @if let Some(clause) = r["clause"].as_str().filter(|c| !c.is_empty()) { " — clause " (clause) }
+            " " span.muted { "by " (r["by"].as_str().unwrap_or("")) }
+        }
+    }
+}
+
+pub fn recent(
+    state: &AppState,
+    session: &Session,
+    events: &[Event],
+    reviews: &HashMap<i64, Value>,
+    school: Option<&str>,
+    search: Option<&str>,
+) -> Markup {
+    layout(
+        "Questions and answers",
+        Some(session),
+        html! {
+            (school_filter(state, session, school, search))
+            p.muted { (events.len()) " most recent (up to 200)" }
+            table {
+                tr { th { "#" } th { "When" } th { "Who" } th { "Question" } th { "Verdict" } th { "Answer given" } th { "Review" } }
+                @for e in events {
+                    tr {
+                        td { (e.id) }
+                        td.muted { (e.at.get(..16).unwrap_or(&e.at)) }
+                        td { (e.asker) br; span.muted { (e.school) " · " (e.channel) } }
+                        td { (e.question.as_deref().unwrap_or("[redacted]")) }
+                        td { span class={ "verdict " (verdict_of(e)) } { (verdict_of(e)) } }
+                        td { blockquote { (e.payload["reply"].as_str().unwrap_or("")) } }
+                        td {
+                            (review_mark(reviews, e.id))
+                            @if e.kind == "answered" {
+                                br; (review_form(session, e.id, "recent", &[("correct", "Correct"), ("wrong", "Wrong")], false))
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews: &HashMap<i64, Value>) -> Markup {
+    // Grouped by the section that came nearest: that is the policy's "topic".
+    let mut groups: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+    for e in events {
+        let topic = e.payload["nearest_section"]
+            .as_str()
+            .unwrap_or("no section came close")
+            .to_owned();
+        groups.entry(topic).or_default().push(e);
+    }
+    let _ = state;
+    layout(
+        "Unanswered questions",
+        Some(session),
+        html! {
+            p.muted { "Questions no clause answered, grouped by the nearest section. Mark each as covered by a clause the bot missed, or as a gap in the policy." }
+            @for (topic, items) in &groups {
+                h2 { (topic) " (" (items.len()) ")" }
+                table {
+                    @for e in items {
+                        tr {
+                            td { (e.id) }
+                            td.muted { (e.at.get(..16).unwrap_or(&e.at)) br; (e.school) }
+                            td { (e.question.as_deref().unwrap_or("[redacted]")) }
+                            td {
+                                (review_mark(reviews, e.id)) br;
+                                (review_form(session, e.id, "unanswered", &[("covered", "Covered by clause"), ("gap", "Policy gap")], true))
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn clause_report(state: &AppState, session: &Session, events: &[Event], reviews: &HashMap<i64, Value>) -> Markup {
+    #[derive(Default)]
+    struct Row {
+        cited: usize,
+        correct: usize,
+        wrong: usize,
+        reference: String,
+    }
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    for e in events {
+        let Some(first) = e.payload["citations"].get(0) else {
+            continue;
+        };
+        let id = first["clause"].as_str().unwrap_or("").to_owned();
+        let row = rows.entry(id.clone()).or_default();
+        row.cited += 1;
+        match reviews.get(&e.id).and_then(|r| r["mark"].as_str()) {
+            Some("correct") => row.correct += 1,
+            Some("wrong") => row.wrong += 1,
+            _ => {}
+        }
+        if row.reference.is_empty() {
+            row.reference = state
+                .service
+                .engine()
+                .clause(&id)
+                .map(|c| c.citation())
+                .unwrap_or_else(|| format!("{} (version {})", id, first["version"].as_str().unwrap_or("?")));
+        }
+    }
+    let mut sorted: Vec<(String, Row)> = rows.into_iter().collect();
+    sorted.sort_by(|a, b| b.1.wrong.cmp(&a.1.wrong).then(b.1.cited.cmp(&a.1.cited)));
+    layout(
+        "Clauses cited",
+        Some(session),
+        html! {
+            p.muted { "Each clause given as the first answer, how often, and how reviews marked those answers. Clauses marked wrong come first." }
+            table {
+                tr { th { "Clause" } th { "Cited" } th { "Marked correct" } th { "Marked wrong" } }
+                @for (id, r) in &sorted {
+                    tr {
+                        td { (r.reference) br; span.muted { (id) } }
+                        td { (r.cited) } td { (r.correct) } td class=(if r.wrong > 0 { "bad" } else { "" }) { (r.wrong) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn audit(session: &Session, v: &Verification) -> Markup {
+    layout(
+        "Audit log",
+        Some(session),
+        html! {
+            @match &v.broken {
+                None => p.ok { "Chain intact: " (v.events) " events, none edited, inserted or deleted." },
+                Some((id, why)) => p.bad { "Chain BROKEN at event " (id) ": " (why) }
+            }
+            p.muted { "Every event carries the SHA-256 of the event before it. `policybot audit verify` checks the same from the command line." }
+        },
+    )
+}
+
+pub fn ask(state: &AppState, session: &Session, result: Option<(&str, &Exchange)>) -> Markup {
+    layout(
+        "Ask",
+        Some(session),
+        html! {
+            form method="post" action="/ask" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                @if session.user.school.is_none() {
+                    label { "School " select name="school" {
+                        @for (id, name) in &state.schools { option value=(id) { (name) } }
+                    } }
+                } @else {
+                    input type="hidden" name="school" value=(session.user.school.clone().unwrap_or_default());
+                }
+                p { textarea name="question" rows="3" cols="70" required placeholder="Can I use WhatsApp to message parents on a trip?" {} }
+                button type="submit" { "Ask" }
+            }
+            @if let Some((question, x)) = result {
+                h2 { "“" (question) "”" }
+                blockquote { (x.reply) }
+                p.muted { "Recorded as audit event " (x.event.map(|e| e.to_string()).unwrap_or_default()) "." }
+            }
+        },
+    )
+}
