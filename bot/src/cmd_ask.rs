@@ -21,7 +21,10 @@ pub fn run(config: &Config, question: &str, school: Option<&str>, asker: Option<
     let who = match asker {
         Some(id) if id.starts_with('@') => Who::Matrix(id),
         Some(address) => Who::Email(address),
-        None => Who::Local { school: &school.id },
+        None => Who::Local {
+            school: &school.id,
+            asker: "local",
+        },
     };
     let exchange = service.answer(question, &who, Channel::Cli, "")?;
     if json {

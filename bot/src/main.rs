@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_audit;
+mod bench_dashboard;
 mod cmd_ask;
 mod cmd_audit;
 mod cmd_clauses;
@@ -139,6 +140,12 @@ enum Command {
         /// Measure the audit log's append throughput instead.
         #[arg(long)]
         audit: bool,
+        /// Measure dashboard page times with a long audit log instead.
+        #[arg(long)]
+        dashboard: bool,
+        /// Audit rows to fill the store with (with --dashboard).
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
         /// Events to append (with --audit).
         #[arg(long, default_value_t = 20_000)]
         events: usize,
@@ -238,11 +245,15 @@ fn main() -> Result<()> {
             clauses,
             questions,
             audit,
+            dashboard,
+            rows,
             events,
             threads,
             json,
         } => {
-            if audit {
+            if dashboard {
+                bench_dashboard::run(rows, 50, json)
+            } else if audit {
                 bench_audit::run(events, threads, json)
             } else {
                 bench::run(clauses, questions, json)

@@ -43,10 +43,12 @@ impl Channel {
 pub enum Who<'a> {
     Email(&'a str),
     Matrix(&'a str),
-    /// Someone at the machine itself (the CLI, the local ask form), asking as
-    /// a member of staff of `school`.
+    /// Someone already known to the service (at the machine itself, or a
+    /// dashboard user), asking as a member of staff of `school`; `asker` is
+    /// what the audit log records ("local", "dashboard:hannah").
     Local {
         school: &'a str,
+        asker: &'a str,
     },
 }
 
@@ -101,7 +103,7 @@ impl Service {
     /// channel's id for the message (a Matrix event id, a Message-ID).
     pub fn answer(&self, question: &str, who: &Who<'_>, channel: Channel, reference: &str) -> Result<Exchange> {
         let (asker, school) = match who {
-            Who::Local { school } => ("local".to_owned(), Some((*school).to_owned())),
+            Who::Local { school, asker } => ((*asker).to_owned(), Some((*school).to_owned())),
             Who::Email(address) => self.known(self.directory.by_email(address), address),
             Who::Matrix(user) => self.known(self.directory.by_matrix(user), user),
         };
@@ -285,7 +287,10 @@ mod tests {
         let s = service();
         s.answer(
             "Where do I park my car?",
-            &Who::Local { school: "oakfield" },
+            &Who::Local {
+                school: "oakfield",
+                asker: "local",
+            },
             Channel::Cli,
             "",
         )
@@ -305,7 +310,15 @@ mod tests {
     fn empty_messages_are_not_recorded() {
         let s = service();
         let x = s
-            .answer("   ", &Who::Local { school: "oakfield" }, Channel::Cli, "")
+            .answer(
+                "   ",
+                &Who::Local {
+                    school: "oakfield",
+                    asker: "local",
+                },
+                Channel::Cli,
+                "",
+            )
             .unwrap();
         assert_eq!(x.event, None);
         assert_eq!(s.store().event_count().unwrap(), 0);

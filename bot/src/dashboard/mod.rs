@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use axum::Router;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -20,7 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::service::{Channel, Service, Who};
-use crate::store::audit::{Filter, Kind, NewEvent};
+use crate::store::audit::{Filter, Kind, NewEvent, Verification};
 use crate::store::users::Session;
 
 const COOKIE_NAME: &str = "policybot_session";
@@ -35,7 +36,13 @@ pub struct AppState {
     /// Send cookies with `Secure` (when the dashboard is served over HTTPS).
     pub secure_cookies: bool,
     failed_logins: Mutex<HashMap<String, Vec<Instant>>>,
+    /// The last full check of the chain: it reads every event, so the page
+    /// shows a recent result rather than re-reading 100k rows per view.
+    verified: Mutex<Option<(Instant, Verification)>>,
 }
+
+/// How old a chain check the audit page may show.
+const VERIFY_EVERY: Duration = Duration::from_secs(30);
 
 impl AppState {
     pub fn new(service: Service, schools: Vec<(String, String)>, secure_cookies: bool) -> Self {
@@ -44,7 +51,20 @@ impl AppState {
             schools,
             secure_cookies,
             failed_logins: Mutex::new(HashMap::new()),
+            verified: Mutex::new(None),
         }
+    }
+
+    /// The chain's status, checked afresh when the last check is older than
+    /// [`VERIFY_EVERY`]; with how old the result is.
+    fn verification(&self) -> anyhow::Result<(Verification, Duration)> {
+        let mut cached = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, v)) = cached.as_ref().filter(|(at, _)| at.elapsed() < VERIFY_EVERY) {
+            return Ok((v.clone(), at.elapsed()));
+        }
+        let v = self.service.store().verify()?;
+        *cached = Some((Instant::now(), v.clone()));
+        Ok((v, Duration::ZERO))
     }
 }
 
@@ -239,10 +259,18 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(state): State<Shared>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {
+async fn logout(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
     let session = match require(&state, &headers, false) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
+    };
+    // Signed in first, then the form: a stranger learns nothing from a 422.
+    let Ok(Form(form)) = form else {
+        return (StatusCode::BAD_REQUEST, "the form was incomplete").into_response();
     };
     if let Err(r) = check_csrf(&session, &form.csrf) {
         return r.into_response();
@@ -313,6 +341,7 @@ async fn unanswered(State(state): State<Shared>, headers: HeaderMap, Query(q): Q
         school: visible_school(&session, q.school.as_deref()),
         unanswered: true,
         newest_first: true,
+        limit: Some(500),
         ..Filter::default()
     };
     match state
@@ -336,13 +365,8 @@ async fn clause_report(State(state): State<Shared>, headers: HeaderMap, Query(q)
         kinds: vec!["answered"],
         ..Filter::default()
     };
-    match state
-        .service
-        .store()
-        .list(&filter)
-        .and_then(|events| Ok((events, reviews(&state)?)))
-    {
-        Ok((events, reviews)) => pages::clause_report(&state, &session, &events, &reviews).into_response(),
+    match state.service.store().clause_counts(filter.school.as_deref()) {
+        Ok(rows) => pages::clause_report(&state, &session, &rows).into_response(),
         Err(e) => internal(e),
     }
 }
@@ -352,8 +376,8 @@ async fn audit_status(State(state): State<Shared>, headers: HeaderMap) -> Respon
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    match state.service.store().verify() {
-        Ok(v) => pages::audit(&session, &v).into_response(),
+    match state.verification() {
+        Ok((v, age)) => pages::audit(&session, &v, age).into_response(),
         Err(e) => internal(e),
     }
 }
@@ -407,18 +431,39 @@ struct ReviewForm {
     back: String,
 }
 
-async fn review(State(state): State<Shared>, headers: HeaderMap, Form(form): Form<ReviewForm>) -> Response {
+async fn review(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    form: Result<Form<ReviewForm>, FormRejection>,
+) -> Response {
     let session = match require(&state, &headers, false) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
+    // Signed in first, then the form: a stranger learns nothing from a 422.
+    let Ok(Form(form)) = form else {
+        return (StatusCode::BAD_REQUEST, "the form was incomplete").into_response();
+    };
     if let Err(r) = check_csrf(&session, &form.csrf) {
         return r.into_response();
     }
-    if !["correct", "wrong", "covered", "gap"].contains(&form.mark.as_str()) {
-        return (StatusCode::BAD_REQUEST, "unknown review mark").into_response();
+    // Answers are marked correct or wrong; unanswered questions covered or a gap.
+    let allowed: &[&str] = match state.service.store().event(form.event) {
+        Ok(Some(e)) if visible_school(&session, Some(&e.school)).as_deref() == Some(e.school.as_str()) => {
+            match e.kind.as_str() {
+                "answered" => &["correct", "wrong"],
+                "declined" => &["covered", "gap"],
+                _ => &[],
+            }
+        }
+        Ok(_) => &[],
+        Err(e) => return internal(e),
+    };
+    if !allowed.contains(&form.mark.as_str()) {
+        return (StatusCode::BAD_REQUEST, "that event cannot be given that review").into_response();
     }
     let recorded = state.service.record_event(NewEvent {
+        school: visible_school(&session, None).unwrap_or_default(),
         asker: format!("dashboard:{}", session.user.name),
         channel: "dashboard".into(),
         reference: form.event.to_string(),
@@ -447,10 +492,14 @@ struct AskForm {
     question: String,
 }
 
-async fn ask(State(state): State<Shared>, headers: HeaderMap, Form(form): Form<AskForm>) -> Response {
+async fn ask(State(state): State<Shared>, headers: HeaderMap, form: Result<Form<AskForm>, FormRejection>) -> Response {
     let session = match require(&state, &headers, false) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
+    };
+    // Signed in first, then the form: a stranger learns nothing from a 422.
+    let Ok(Form(form)) = form else {
+        return (StatusCode::BAD_REQUEST, "the form was incomplete").into_response();
     };
     if let Err(r) = check_csrf(&session, &form.csrf) {
         return r.into_response();
@@ -462,10 +511,17 @@ async fn ask(State(state): State<Shared>, headers: HeaderMap, Form(form): Form<A
     };
     let state2 = state.clone();
     let question = form.question.clone();
+    let asker = format!("dashboard:{}", session.user.name);
     let exchange = tokio::task::spawn_blocking(move || {
-        state2
-            .service
-            .answer(&question, &Who::Local { school: &school }, Channel::Dashboard, "")
+        state2.service.answer(
+            &question,
+            &Who::Local {
+                school: &school,
+                asker: &asker,
+            },
+            Channel::Dashboard,
+            "",
+        )
     })
     .await;
     match exchange {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::AppState;
 use crate::service::Exchange;
-use crate::store::audit::{Event, Verification};
+use crate::store::audit::{ClauseCount, Event, Verification};
 use crate::store::users::Session;
 
 const STYLE: &str = "
@@ -202,38 +202,7 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
     )
 }
 
-pub fn clause_report(state: &AppState, session: &Session, events: &[Event], reviews: &HashMap<i64, Value>) -> Markup {
-    #[derive(Default)]
-    struct Row {
-        cited: usize,
-        correct: usize,
-        wrong: usize,
-        reference: String,
-    }
-    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
-    for e in events {
-        let Some(first) = e.payload["citations"].get(0) else {
-            continue;
-        };
-        let id = first["clause"].as_str().unwrap_or("").to_owned();
-        let row = rows.entry(id.clone()).or_default();
-        row.cited += 1;
-        match reviews.get(&e.id).and_then(|r| r["mark"].as_str()) {
-            Some("correct") => row.correct += 1,
-            Some("wrong") => row.wrong += 1,
-            _ => {}
-        }
-        if row.reference.is_empty() {
-            row.reference = state
-                .service
-                .engine()
-                .clause(&id)
-                .map(|c| c.citation())
-                .unwrap_or_else(|| format!("{} (version {})", id, first["version"].as_str().unwrap_or("?")));
-        }
-    }
-    let mut sorted: Vec<(String, Row)> = rows.into_iter().collect();
-    sorted.sort_by(|a, b| b.1.wrong.cmp(&a.1.wrong).then(b.1.cited.cmp(&a.1.cited)));
+pub fn clause_report(state: &AppState, session: &Session, rows: &[ClauseCount]) -> Markup {
     layout(
         "Clauses cited",
         Some(session),
@@ -241,10 +210,17 @@ pub fn clause_report(state: &AppState, session: &Session, events: &[Event], revi
             p.muted { "Each clause given as the first answer, how often, and how reviews marked those answers. Clauses marked wrong come first." }
             table {
                 tr { th { "Clause" } th { "Cited" } th { "Marked correct" } th { "Marked wrong" } }
-                @for (id, r) in &sorted {
+                @for ClauseCount { clause: id, version, cited, correct, wrong } in rows {
                     tr {
-                        td { (r.reference) br; span.muted { (id) } }
-                        td { (r.cited) } td { (r.correct) } td class=(if r.wrong > 0 { "bad" } else { "" }) { (r.wrong) }
+                        td {
+                            @if let Some(clause) = state.service.engine().clause(id) {
+                                (clause.citation()) blockquote { (clause.text) }
+                            } @else {
+                                (id) " — version " (version) span.muted { " (no longer in the current policy)" }
+                            }
+                            span.muted { (id) }
+                        }
+                        td { (cited) } td { (correct) } td class=(if *wrong > 0 { "bad" } else { "" }) { (wrong) }
                     }
                 }
             }
@@ -252,7 +228,7 @@ pub fn clause_report(state: &AppState, session: &Session, events: &[Event], revi
     )
 }
 
-pub fn audit(session: &Session, v: &Verification) -> Markup {
+pub fn audit(session: &Session, v: &Verification, age: std::time::Duration) -> Markup {
     layout(
         "Audit log",
         Some(session),
@@ -261,7 +237,10 @@ pub fn audit(session: &Session, v: &Verification) -> Markup {
                 None => p.ok { "Chain intact: " (v.events) " events, none edited, inserted or deleted." },
                 Some((id, why)) => p.bad { "Chain BROKEN at event " (id) ": " (why) }
             }
-            p.muted { "Every event carries the SHA-256 of the event before it. `policybot audit verify` checks the same from the command line." }
+            p.muted {
+                "Checked " (age.as_secs()) " s ago. Every event carries the SHA-256 of the event before it; "
+                code { "policybot audit verify" } " checks the same from the command line."
+            }
         },
     )
 }

@@ -107,6 +107,16 @@ pub struct Verification {
     pub broken: Option<(i64, String)>,
 }
 
+/// How a clause fared as the first answer (see [`Store::clause_counts`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClauseCount {
+    pub clause: String,
+    pub version: String,
+    pub cited: u64,
+    pub correct: u64,
+    pub wrong: u64,
+}
+
 /// Which events to list or export.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -122,6 +132,8 @@ pub struct Filter {
     pub limit: Option<usize>,
     /// Newest first, for screens; oldest first (the default) for exports.
     pub newest_first: bool,
+    /// Only events after this id.
+    pub after_id: Option<i64>,
 }
 
 pub fn sha256_hex(text: &str) -> String {
@@ -309,7 +321,10 @@ impl Store {
             None => None,
         };
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        // Two orders, two statements: an ORDER BY on an expression would sort
+        // the whole table instead of walking the primary key.
+        let order = if filter.newest_first { "DESC" } else { "ASC" };
+        let mut stmt = conn.prepare(&format!(
             "SELECT id, at, kind, school, asker, channel, reference, question, question_hash, payload, prev_hash, hash
              FROM audit_events
              WHERE (?1 IS NULL OR at >= ?1)
@@ -318,9 +333,11 @@ impl Store {
                AND (?4 = '' OR instr(',' || ?4 || ',', ',' || kind || ',') > 0)
                AND (?5 IS NULL OR instr(lower(coalesce(question, '')), lower(?5)) > 0
                     OR instr(lower(payload), lower(?5)) > 0)
-             ORDER BY CASE WHEN ?6 THEN -id ELSE id END
-             LIMIT ?7",
-        )?;
+               AND ?6 IN (0, 1)
+               AND (?8 IS NULL OR id > ?8)
+             ORDER BY id {order}
+             LIMIT ?7"
+        ))?;
         let limit = filter.limit.map_or(-1, |l| l as i64);
         let kinds = filter.kinds.join(",");
         let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
@@ -332,7 +349,8 @@ impl Store {
                 kinds,
                 search,
                 filter.newest_first,
-                limit
+                limit,
+                filter.after_id
             ],
             |r| {
                 let payload: String = r.get(9)?;
@@ -353,6 +371,53 @@ impl Store {
             },
         )?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Per clause given as the first answer: how often, and how the latest
+    /// review of each of those answers marked it. Computed in SQL (reviews are
+    /// found through an index) so the report stays fast on a long log.
+    pub fn clause_counts(&self, school: Option<&str>) -> Result<Vec<ClauseCount>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT clause, max(version), COUNT(*),
+                    SUM(CASE WHEN mark = 'correct' THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN mark = 'wrong' THEN 1 ELSE 0 END)
+             FROM (
+                 SELECT json_extract(e.payload, '$.citations[0].clause') AS clause,
+                        json_extract(e.payload, '$.citations[0].version') AS version,
+                        (SELECT json_extract(r.payload, '$.mark') FROM audit_events r
+                         WHERE r.kind = 'reviewed' AND r.reference = CAST(e.id AS TEXT)
+                         ORDER BY r.id DESC LIMIT 1) AS mark
+                 FROM audit_events e
+                 WHERE e.kind = 'answered' AND (?1 IS NULL OR e.school = ?1)
+             )
+             WHERE clause IS NOT NULL
+             GROUP BY clause
+             ORDER BY 5 DESC, 3 DESC",
+        )?;
+        let rows = stmt.query_map(params![school], |r| {
+            Ok(ClauseCount {
+                clause: r.get(0)?,
+                version: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                cited: r.get::<_, i64>(2)? as u64,
+                correct: r.get::<_, i64>(3)? as u64,
+                wrong: r.get::<_, i64>(4)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// One event by id.
+    pub fn event(&self, id: i64) -> Result<Option<Event>> {
+        Ok(self
+            .list(&Filter {
+                after_id: Some(id - 1),
+                limit: Some(1),
+                ..Filter::default()
+            })?
+            .into_iter()
+            .next()
+            .filter(|e| e.id == id))
     }
 
     #[cfg(test)]

@@ -19,6 +19,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/001_audit.sql")),
         M::up(include_str!("migrations/002_users.sql")),
+        M::up(include_str!("migrations/003_review_index.sql")),
     ])
 }
 

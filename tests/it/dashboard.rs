@@ -1,0 +1,713 @@
+//! The dashboard end to end: `policybot serve` driven through headless
+//! Chromium (chromedriver, WebDriver) as the e-safety lead uses it: sign in,
+//! read the questions, ask one, review answers and unanswered questions, the
+//! clause report, the chain status and the CSV export. Plain HTTP checks the
+//! doors: no session means a redirect or 401, a stale form means 403.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`. Without them the test is
+//! skipped with a note, except under CI, where it fails. Screenshots go to
+//! `docs/screenshots/` when POLICYBOT_SCREENSHOTS is set (they are committed for
+//! the README), otherwise into the sandbox.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::support::{BIN, Sandbox, example_policies, read, repo_dir, write};
+
+const STAFF: &str = r#"
+[[staff]]
+name = "Amira Shah"
+school = "oakfield"
+role = "Year 4 teacher"
+matrix = "@amira:oakfield.example"
+email = ["a.shah@oakfield.example"]
+"#;
+
+const USER: &str = "hannah";
+const PASSWORD: &str = "correct horse battery";
+const WHATSAPP: &str = "Can I use WhatsApp to message parents?";
+const PARKING: &str = "Where do I park my car for the staff parking permit?";
+const ASKED_IN_BROWSER: &str = "Can I give my personal mobile number to parents?";
+const WRONG_NOTE: &str = "should point to ParentLink first";
+const GAP_NOTE: &str = "parking is in the staff handbook";
+const CSV_HEADER: &str = "id,at,kind,school,asker,channel,reference,question,";
+
+/// The whole browser session may take this long before the test gives up.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(180);
+/// One page or element may take this long to appear.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[test]
+fn the_esafety_lead_reviews_answers_in_the_browser() {
+    let Some((chromium, chromedriver)) = browser() else {
+        return;
+    };
+
+    let s = Sandbox::empty();
+    s.write_config_with(&[("oakfield", &example_policies())], STAFF);
+    add_user(&s, USER, "esafety-lead", PASSWORD);
+    s.run(["ask", "--as", "A.Shah@oakfield.example", WHATSAPP])
+        .assert_success();
+    s.run(["ask", PARKING]).assert_success();
+    let events = s.run(["audit", "list", "--json"]).assert_success().json();
+    assert_eq!(events[0]["kind"], "answered", "{events}");
+    assert_eq!(events[1]["kind"], "declined", "{events}");
+    let whatsapp_clause = events[0]["payload"]["citations"][0]["clause"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the WhatsApp answer cites no clause: {events}"))
+        .to_owned();
+
+    let server = Server::start(&s);
+    let addr = server.addr;
+    let base = format!("http://{addr}");
+
+    // The doors, without a browser.
+    let r = http(addr, "GET", "/", None, "");
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(r.header("location"), Some("/login"), "{r:?}");
+    for page in ["/unanswered", "/clauses", "/audit", "/ask", "/export.csv"] {
+        let r = http(addr, "GET", page, None, "");
+        assert_eq!(
+            (r.status, r.header("location")),
+            (303, Some("/login")),
+            "GET {page}: {r:?}"
+        );
+    }
+    let r = http(addr, "POST", "/review", None, "csrf=x&event=1&mark=wrong");
+    assert_eq!(r.status, 401, "{r:?}");
+    let r = http(addr, "POST", "/ask", None, "csrf=x&school=oakfield&question=hi");
+    assert_eq!(r.status, 401, "{r:?}");
+    let r = http(
+        addr,
+        "POST",
+        "/login",
+        None,
+        &format!("name={USER}&password=not+the+password"),
+    );
+    assert_eq!(r.status, 401, "{r:?}");
+    let r = http(
+        addr,
+        "POST",
+        "/login",
+        None,
+        &format!("name={USER}&password={}", form_encode(PASSWORD)),
+    );
+    assert_eq!((r.status, r.header("location")), (303, Some("/")), "{r:?}");
+    let cookie = r
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no session cookie: {r:?}"))
+        .to_owned();
+    assert!(cookie.starts_with("policybot_session="), "{cookie}");
+    let r = http(addr, "GET", "/", Some(&cookie), "");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains(WHATSAPP), "{r:?}");
+    let r = http(addr, "POST", "/review", Some(&cookie), "csrf=stale&event=1&mark=wrong");
+    assert_eq!(r.status, 403, "a stale CSRF token is refused: {r:?}");
+
+    let shots = screenshot_dir(&s);
+    let driver = ChromeDriver::start(&chromedriver, &s);
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--window-size=1280,900",
+                format!("--user-data-dir={}", s.policy_dir("chromium-profile").display()),
+            ],
+        },
+    });
+    let Value::Object(capabilities) = capabilities else {
+        unreachable!()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let steps = runtime.block_on(async {
+        let client = ClientBuilder::rustls()
+            .expect("rustls with the system's root certificates (Debian's ca-certificates)")
+            .capabilities(capabilities)
+            .connect(&driver.url)
+            .await
+            .unwrap_or_else(|e| panic!("starting Chromium through chromedriver: {e}\n{}", driver.log()));
+        // The steps run as their own task so that a failed assertion still
+        // ends the browser session before the test reports it.
+        let browser = Browser {
+            client: client.clone(),
+            base: base.clone(),
+            shots: shots.clone(),
+        };
+        let whatsapp_clause = whatsapp_clause.clone();
+        let config = s.config_path();
+        let steps = tokio::spawn(async move {
+            tokio::time::timeout(BROWSER_TIMEOUT, browser.session(&whatsapp_clause, &config))
+                .await
+                .unwrap_or_else(|_| panic!("the browser session took longer than {BROWSER_TIMEOUT:?}"))
+        })
+        .await;
+        let _ = client.close().await;
+        steps
+    });
+    if let Err(e) = steps {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("the browser steps did not finish: {e}"),
+        }
+    }
+
+    for name in ["sign-in", "questions", "ask", "unanswered", "clauses", "audit"] {
+        let png = std::fs::read(shots.join(format!("{name}.png"))).expect("screenshot written");
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}.png is a PNG");
+    }
+    s.run(["audit", "verify"]).assert_success();
+    drop(driver);
+    drop(server);
+}
+
+/// The browser, the dashboard's address and where screenshots go.
+struct Browser {
+    client: Client,
+    base: String,
+    shots: PathBuf,
+}
+
+impl Browser {
+    async fn session(&self, whatsapp_clause: &str, config: &Path) {
+        self.viewport(1280, 900).await;
+
+        // Not signed in: sent to the sign-in page.
+        self.client.goto(&format!("{}/", self.base)).await.expect("opening /");
+        self.page("Sign in").await;
+        assert_eq!(self.path().await, "/login");
+        self.shot("sign-in").await;
+        self.find("input[name=name]").await.send_keys(USER).await.unwrap();
+        self.find("input[name=password]")
+            .await
+            .send_keys(PASSWORD)
+            .await
+            .unwrap();
+        self.find("form[action='/login'] button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+
+        // The questions asked so far.
+        self.page("Questions and answers").await;
+        assert_eq!(self.path().await, "/");
+        let body = self.body_text().await;
+        assert!(body.contains(WHATSAPP), "{body}");
+        assert!(body.contains(PARKING), "{body}");
+        assert!(body.contains("hannah (esafety-lead)"), "{body}");
+
+        // Ask through the form: the answer quotes the policy.
+        self.find("a[href='/ask']").await.click().await.unwrap();
+        self.page("Ask").await;
+        self.find("textarea[name=question]")
+            .await
+            .send_keys(ASKED_IN_BROWSER)
+            .await
+            .unwrap();
+        self.find("form[action='/ask'] button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        self.wait_for("main h2").await;
+        let heading = self.find("main h2").await.text().await.unwrap();
+        assert_eq!(heading, format!("“{ASKED_IN_BROWSER}”"));
+        let reply = self.find("main blockquote").await.text().await.unwrap();
+        assert!(
+            reply.contains('“') && reply.contains('”'),
+            "the reply quotes a clause: {reply}"
+        );
+        assert!(
+            reply.contains("personal mobile number"),
+            "the reply quotes the clause on mobile numbers: {reply}"
+        );
+        assert!(self.body_text().await.contains("Recorded as audit event"));
+        self.shot("ask").await;
+
+        // Mark the WhatsApp answer wrong, with a note.
+        self.find("a[href='/']").await.click().await.unwrap();
+        self.page("Questions and answers").await;
+        let row = format!("//tr[td[normalize-space()={}]]", xpath_literal(WHATSAPP));
+        let body = self.body_text().await;
+        assert!(
+            body.contains(ASKED_IN_BROWSER),
+            "the browser's question is listed: {body}"
+        );
+        self.find_xpath(&format!("{row}//input[@name='note']"))
+            .await
+            .send_keys(WRONG_NOTE)
+            .await
+            .unwrap();
+        self.find_xpath(&format!("{row}//button[@name='mark' and @value='wrong']"))
+            .await
+            .click()
+            .await
+            .unwrap();
+        self.page("Questions and answers").await;
+        let reviewed = self.find_xpath(&row).await.text().await.unwrap();
+        assert!(reviewed.contains("marked wrong"), "{reviewed}");
+        assert!(reviewed.contains(WRONG_NOTE), "{reviewed}");
+        assert!(reviewed.contains("by hannah"), "{reviewed}");
+        self.shot("questions").await;
+
+        // The clause report counts the wrong answer against its clause.
+        self.find("a[href='/clauses']").await.click().await.unwrap();
+        self.page("Clauses cited").await;
+        let clause_row = format!("//tr[td/span[normalize-space()={}]]", xpath_literal(whatsapp_clause));
+        let cells = self
+            .client
+            .find_all(Locator::XPath(&format!("{clause_row}/td")))
+            .await
+            .unwrap();
+        assert_eq!(cells.len(), 4, "clause {whatsapp_clause} has a row");
+        let wrong = cells[3].text().await.unwrap();
+        assert_eq!(wrong, "1", "marked wrong once: {}", self.body_text().await);
+        self.shot("clauses").await;
+
+        // The declined question is waiting on the unanswered page: a gap.
+        self.find("a[href='/unanswered']").await.click().await.unwrap();
+        self.page("Unanswered questions").await;
+        let row = format!("//tr[td[normalize-space()={}]]", xpath_literal(PARKING));
+        self.find_xpath(&format!("{row}//input[@name='note']"))
+            .await
+            .send_keys(GAP_NOTE)
+            .await
+            .unwrap();
+        self.find_xpath(&format!("{row}//button[@name='mark' and @value='gap']"))
+            .await
+            .click()
+            .await
+            .unwrap();
+        self.page("Unanswered questions").await;
+        assert_eq!(self.path().await, "/unanswered", "back on the unanswered page");
+        let reviewed = self.find_xpath(&row).await.text().await.unwrap();
+        assert!(reviewed.contains("marked gap"), "{reviewed}");
+        assert!(reviewed.contains(GAP_NOTE), "{reviewed}");
+        self.shot("unanswered").await;
+
+        // The chain is intact and counts what the command line counts.
+        self.find("a[href='/audit']").await.click().await.unwrap();
+        self.page("Audit log").await;
+        let status = self.find("main p.ok").await.text().await.unwrap();
+        let events: u64 = status
+            .strip_prefix("Chain intact: ")
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no chain status: {status}"));
+        let config = config.to_owned();
+        let cli = tokio::task::spawn_blocking(move || {
+            crate::support::run_in(
+                config.parent().unwrap(),
+                ["--config", config.to_str().unwrap(), "audit", "verify", "--json"],
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(cli.assert_success().json()["events"], events, "{status}");
+        self.shot("audit").await;
+
+        // The CSV export, fetched by the signed-in page.
+        let fetched = self
+            .client
+            .execute(
+                "return fetch('/export.csv').then(r => r.text().then(t => [r.status, r.headers.get('content-type'), t]));",
+                vec![],
+            )
+            .await
+            .expect("fetching /export.csv in the page");
+        assert_eq!(fetched[0], 200, "{fetched}");
+        assert_eq!(fetched[1], "text/csv; charset=utf-8", "{fetched}");
+        let csv = fetched[2].as_str().unwrap_or_default();
+        assert!(csv.starts_with(CSV_HEADER), "{csv}");
+        for question in [WHATSAPP, PARKING, ASKED_IN_BROWSER] {
+            assert!(csv.contains(question), "{question} is exported: {csv}");
+        }
+    }
+
+    /// Sizes the window so that the page itself (and so each screenshot) is
+    /// `width` x `height`: headless Chromium counts window chrome in the
+    /// window size.
+    async fn viewport(&self, width: u32, height: u32) {
+        let script = "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];";
+        let chrome = self.client.execute(script, vec![]).await.expect("measuring the window");
+        let extra = |i: usize| chrome[i].as_u64().unwrap_or(0) as u32;
+        self.client
+            .set_window_size(width + extra(0), height + extra(1))
+            .await
+            .expect("setting the window size");
+        let inner = self
+            .client
+            .execute("return [window.innerWidth, window.innerHeight];", vec![])
+            .await
+            .expect("measuring the page");
+        assert_eq!(inner, json!([width, height]), "the page's size");
+    }
+
+    /// Waits for the page whose heading is `title`.
+    async fn page(&self, title: &str) {
+        self.wait_for_xpath(&format!("//main/h1[normalize-space()={}]", xpath_literal(title)))
+            .await;
+    }
+
+    async fn path(&self) -> String {
+        self.client
+            .current_url()
+            .await
+            .expect("the current URL")
+            .path()
+            .to_owned()
+    }
+
+    async fn body_text(&self) -> String {
+        self.find("body").await.text().await.expect("the page text")
+    }
+
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.wait_for(css).await
+    }
+
+    async fn find_xpath(&self, xpath: &str) -> fantoccini::elements::Element {
+        self.wait_for_xpath(xpath).await
+    }
+
+    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        match self
+            .client
+            .wait()
+            .at_most(STEP_TIMEOUT)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => panic!("{css} not found ({e}) on {}", self.describe().await),
+        }
+    }
+
+    async fn wait_for_xpath(&self, xpath: &str) -> fantoccini::elements::Element {
+        match self
+            .client
+            .wait()
+            .at_most(STEP_TIMEOUT)
+            .for_element(Locator::XPath(xpath))
+            .await
+        {
+            Ok(e) => e,
+            Err(e) => panic!("{xpath} not found ({e}) on {}", self.describe().await),
+        }
+    }
+
+    /// The current page, for a failure message.
+    async fn describe(&self) -> String {
+        let url = self
+            .client
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        let source = self.client.source().await.unwrap_or_default();
+        format!("{url}:\n{source}")
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        write(&self.shots.join(format!("{name}.png")), png);
+    }
+}
+
+/// Chromium and chromedriver, or None (with a note) when they are not
+/// installed; under CI their absence is a failure.
+fn browser() -> Option<(PathBuf, PathBuf)> {
+    let found = (find_program("chromium"), find_program("chromedriver"));
+    if let (Some(chromium), Some(chromedriver)) = found {
+        return Some((chromium, chromedriver));
+    }
+    let missing = "chromium and chromedriver (Debian packages chromium, chromium-driver)";
+    if std::env::var_os("CI").is_some() {
+        panic!("{missing} are not installed; CI must run the dashboard test in the browser");
+    }
+    eprintln!("note: {missing} not found; skipping the dashboard browser test");
+    None
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Where screenshots go: the repository's docs/screenshots when
+/// POLICYBOT_SCREENSHOTS is set, otherwise the sandbox.
+fn screenshot_dir(s: &Sandbox) -> PathBuf {
+    let dir = if std::env::var_os("POLICYBOT_SCREENSHOTS").is_some() {
+        repo_dir().join("docs").join("screenshots")
+    } else {
+        s.path().join("screenshots")
+    };
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    dir
+}
+
+/// `policybot user add NAME --role ROLE` with the password on standard input.
+fn add_user(s: &Sandbox, name: &str, role: &str, password: &str) {
+    let mut child = Command::new(BIN)
+        .args(["--config", s.config_path().to_str().unwrap()])
+        .args(["user", "add", name, "--role", role])
+        .current_dir(s.path())
+        .env_remove("POLICYBOT_CONFIG")
+        .env_remove("POLICYBOT_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting policybot user add");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with(&format!("added {name} ({role}")),
+        "user add: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `policybot serve --bind 127.0.0.1:0`, killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(s: &Sandbox) -> Self {
+        let log = s.path().join("serve.log");
+        let mut child = Command::new(BIN)
+            .args(["--config", s.config_path().to_str().unwrap()])
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .current_dir(s.path())
+            .env_remove("POLICYBOT_CONFIG")
+            .env_remove("POLICYBOT_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("serve.log"))
+            .spawn()
+            .expect("starting policybot serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        };
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let addr = line
+            .trim_end()
+            .strip_prefix("policybot: dashboard on http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .and_then(|a| a.parse().ok());
+        match addr {
+            Some(a) => server.addr = a,
+            None => {
+                let _ = server.child.kill();
+                let _ = server.child.wait();
+                panic!("policybot serve did not report its address: {line:?}\n{}", read(&log));
+            }
+        }
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// chromedriver on a free loopback port, in its own process group so that the
+/// browsers it starts end with it.
+struct ChromeDriver {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl ChromeDriver {
+    fn start(program: &Path, s: &Sandbox) -> Self {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log = s.path().join("chromedriver.log");
+        let child = Command::new(program)
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
+        let driver = ChromeDriver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let started = Instant::now();
+        loop {
+            if TcpStream::connect(addr).is_ok() && http(addr, "GET", "/status", None, "").status == 200 {
+                break driver;
+            }
+            assert!(
+                started.elapsed() < STEP_TIMEOUT,
+                "chromedriver did not start on port {port}\n{}",
+                driver.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        // The whole group: chromedriver and any Chromium it left running.
+        let group = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) with the negated id of the process group this
+        // test created for chromedriver; it touches nothing else.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A response read by [`http`].
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request without a browser: no cookie unless given, a form
+/// body for POST. Redirects are not followed.
+fn http(addr: SocketAddr, method: &str, path: &str, cookie: Option<&str>, form: &str) -> Response {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(c) = cookie {
+        request.push_str(&format!("Cookie: {c}\r\n"));
+    }
+    if method == "POST" {
+        request.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            form.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(form);
+    stream.write_all(request.as_bytes()).unwrap();
+    // Up to the end of the head, then Content-Length bytes (chromedriver
+    // keeps the connection open), or to the end when there is no length.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut buf).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        assert!(n > 0, "{method} {path}: the connection closed before the headers ended");
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("{method} {path}: not an HTTP response: {head}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    let mut body = raw.split_off(head_end);
+    match length {
+        Some(len) => {
+            while body.len() < len {
+                let n = stream.read(&mut buf).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+                assert!(n > 0, "{method} {path}: the body ended early");
+                body.extend_from_slice(&buf[..n]);
+            }
+        }
+        None => {
+            stream
+                .read_to_end(&mut body)
+                .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        }
+    }
+    let body = String::from_utf8_lossy(&body).into_owned();
+    Response { status, headers, body }
+}
+
+/// `text` as an application/x-www-form-urlencoded value.
+fn form_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
+            b' ' => out.push('+'),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `text` as an XPath string literal.
+fn xpath_literal(text: &str) -> String {
+    if !text.contains('\'') {
+        format!("'{text}'")
+    } else if !text.contains('"') {
+        format!("\"{text}\"")
+    } else {
+        let parts: Vec<String> = text.split('\'').map(|p| format!("'{p}'")).collect();
+        format!("concat({})", parts.join(", \"'\", "))
+    }
+}
