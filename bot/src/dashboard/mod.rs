@@ -294,16 +294,10 @@ struct ListQuery {
     q: Option<String>,
 }
 
-/// The latest review mark of each reviewed event.
-fn reviews(state: &AppState) -> anyhow::Result<HashMap<i64, serde_json::Value>> {
-    let events = state.service.store().list(&Filter {
-        kinds: vec![Kind::Reviewed.as_str()],
-        ..Filter::default()
-    })?;
-    Ok(events
-        .into_iter()
-        .filter_map(|e| Some((e.reference.parse().ok()?, e.payload)))
-        .collect())
+/// The latest review of each of `events`.
+fn reviews(state: &AppState, events: &[crate::store::audit::Event]) -> anyhow::Result<HashMap<i64, serde_json::Value>> {
+    let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+    state.service.store().latest_reviews(&ids)
 }
 
 async fn recent(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
@@ -319,12 +313,10 @@ async fn recent(State(state): State<Shared>, headers: HeaderMap, Query(q): Query
         limit: Some(200),
         ..Filter::default()
     };
-    match state
-        .service
-        .store()
-        .list(&filter)
-        .and_then(|events| Ok((events, reviews(&state)?)))
-    {
+    match state.service.store().list(&filter).and_then(|events| {
+        let reviews = reviews(&state, &events)?;
+        Ok((events, reviews))
+    }) {
         Ok((events, reviews)) => {
             pages::recent(&state, &session, &events, &reviews, q.school.as_deref(), q.q.as_deref()).into_response()
         }
@@ -344,12 +336,10 @@ async fn unanswered(State(state): State<Shared>, headers: HeaderMap, Query(q): Q
         limit: Some(500),
         ..Filter::default()
     };
-    match state
-        .service
-        .store()
-        .list(&filter)
-        .and_then(|events| Ok((events, reviews(&state)?)))
-    {
+    match state.service.store().list(&filter).and_then(|events| {
+        let reviews = reviews(&state, &events)?;
+        Ok((events, reviews))
+    }) {
         Ok((events, reviews)) => pages::unanswered(&state, &session, &events, &reviews).into_response(),
         Err(e) => internal(e),
     }

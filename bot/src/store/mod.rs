@@ -20,6 +20,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/001_audit.sql")),
         M::up(include_str!("migrations/002_users.sql")),
         M::up(include_str!("migrations/003_review_index.sql")),
+        M::up(include_str!("migrations/004_citations.sql")),
     ])
 }
 
