@@ -23,6 +23,7 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
     let schools = config.schools.iter().map(|s| (s.id.clone(), s.name.clone())).collect();
     let state = Arc::new(AppState::new(service, schools, config.dashboard.secure_cookies));
     let addr = bind.unwrap_or(&config.dashboard.bind).to_owned();
+    let retention_days = config.retention_days;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&addr)
@@ -32,10 +33,30 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
         // The line scripts and tests wait for: the service is ready.
         println!("policybot: dashboard on http://{local}/");
         tracing::info!(%local, "serving");
+        // Retention runs at start and then daily while the service is up.
+        let retention = tokio::spawn(apply_retention_daily(state.clone(), retention_days));
         dashboard::serve(state, listener, shutdown_signal()).await?;
+        retention.abort();
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Redacts questions older than the retention period, now and every day.
+async fn apply_retention_daily(state: Arc<AppState>, days: u32) {
+    let mut every_day = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
+    loop {
+        every_day.tick().await;
+        let state = state.clone();
+        let cutoff = crate::store::audit::retention_cutoff(days);
+        let done = tokio::task::spawn_blocking(move || state.service.store().redact_before(&cutoff)).await;
+        match done {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(redacted = n, days, "retention applied"),
+            Ok(Err(e)) => tracing::error!("retention: {e:#}"),
+            Err(e) => tracing::error!("retention: {e}"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -11,3 +11,4 @@ mod cli;
 mod dashboard;
 mod eval;
 mod index;
+mod serve;

@@ -1,0 +1,147 @@
+//! `policybot serve` as a process: ready line, retention applied at start,
+//! HTML escaping of what staff typed, and a clean stop on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{BIN, Sandbox, example_policies, read, write};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One HTTP/1.1 request; the raw response.
+fn http(addr: &str, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connecting to the dashboard");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn serve_escapes_what_staff_typed_applies_retention_and_stops_cleanly_on_sigterm() {
+    let s = Sandbox::empty();
+    s.write_config_with(&[("oakfield", &example_policies())], "");
+    // Top-level keys go before the [[school]] tables.
+    write(
+        &s.config_path(),
+        format!("retention_days = 0\n{}", read(&s.config_path())),
+    );
+    let mut add = Command::new(BIN)
+        .args([
+            "--config",
+            s.config_path().to_str().unwrap(),
+            "user",
+            "add",
+            "hannah",
+            "--role",
+            "esafety-lead",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    add.stdin.take().unwrap().write_all(b"a long test password\n").unwrap();
+    assert!(add.wait().unwrap().success());
+    let old = "Can I use WhatsApp to message parents?";
+    s.run(["ask", old]).assert_success();
+    std::thread::sleep(Duration::from_millis(20));
+
+    let mut child = Command::new(BIN)
+        .args([
+            "--config",
+            s.config_path().to_str().unwrap(),
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting policybot serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut server = Server(child);
+    let mut ready = String::new();
+    BufReader::new(stdout).read_line(&mut ready).unwrap();
+    let addr = ready
+        .trim()
+        .strip_prefix("policybot: dashboard on http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("no ready line: {ready:?}"))
+        .to_owned();
+
+    // Retention ran at start: the question asked before is redacted, and the
+    // chain still verifies.
+    let started = Instant::now();
+    loop {
+        let events = s.run(["audit", "list", "--json"]).assert_success().json();
+        if events.as_array().unwrap().iter().any(|e| e["kind"] == "redacted") {
+            assert!(events[0]["question"].is_null(), "{events}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "retention never ran: {events}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.run(["audit", "verify"]).assert_success();
+
+    // What staff type is shown as text, never as markup.
+    s.run(["ask", "<script>alert('hi')</script> can I use my phone?"])
+        .assert_success();
+    let body = "name=hannah&password=a+long+test+password";
+    let login = http(
+        &addr,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let cookie = login
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no session cookie: {login}"))
+        .to_owned();
+    let page = http(
+        &addr,
+        &format!("GET / HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("&lt;script&gt;alert("), "the question is escaped");
+    assert!(
+        !page.contains("<script>alert("),
+        "no markup from a question reaches the page"
+    );
+
+    // SIGTERM: the server finishes and exits with success.
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(server.0.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "serve exited with {status}");
+}
