@@ -111,6 +111,8 @@ enum Denied {
     Unauthorized,
     /// A form whose CSRF token is not the session's.
     StaleForm,
+    /// A form missing fields.
+    Incomplete,
 }
 
 impl IntoResponse for Denied {
@@ -118,6 +120,7 @@ impl IntoResponse for Denied {
         match self {
             Denied::SignIn => redirect("/login"),
             Denied::Unauthorized => (StatusCode::UNAUTHORIZED, "sign in first").into_response(),
+            Denied::Incomplete => (StatusCode::BAD_REQUEST, "the form was incomplete").into_response(),
             Denied::StaleForm => (
                 StatusCode::FORBIDDEN,
                 "this form has expired: reload the page and try again",
@@ -259,20 +262,39 @@ struct CsrfForm {
     csrf: String,
 }
 
+/// A form that carries the session's CSRF token.
+trait Posted {
+    fn csrf(&self) -> &str;
+}
+
+impl Posted for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// The checks every POST passes, in order: signed in (401), then a complete
+/// form (400: a stranger learns nothing about the fields), then the form's
+/// CSRF token (403).
+fn posted<T: Posted>(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form<T>, FormRejection>,
+) -> Result<(Session, T), Denied> {
+    let session = require(state, headers, false)?;
+    let Ok(Form(form)) = form else {
+        return Err(Denied::Incomplete);
+    };
+    check_csrf(&session, form.csrf())?;
+    Ok((session, form))
+}
+
 async fn logout(
     State(state): State<Shared>,
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    let session = match require(&state, &headers, false) {
-        Ok(s) => s,
-        Err(r) => return r.into_response(),
-    };
-    // Signed in first, then the form: a stranger learns nothing from a 422.
-    let Ok(Form(form)) = form else {
-        return (StatusCode::BAD_REQUEST, "the form was incomplete").into_response();
-    };
-    if let Err(r) = check_csrf(&session, &form.csrf) {
+    if let Err(r) = posted(&state, &headers, form) {
         return r.into_response();
     }
     if let Some(token) = cookie_token(&headers) {
@@ -421,22 +443,21 @@ struct ReviewForm {
     back: String,
 }
 
+impl Posted for ReviewForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn review(
     State(state): State<Shared>,
     headers: HeaderMap,
     form: Result<Form<ReviewForm>, FormRejection>,
 ) -> Response {
-    let session = match require(&state, &headers, false) {
-        Ok(s) => s,
+    let (session, form) = match posted(&state, &headers, form) {
+        Ok(ok) => ok,
         Err(r) => return r.into_response(),
     };
-    // Signed in first, then the form: a stranger learns nothing from a 422.
-    let Ok(Form(form)) = form else {
-        return (StatusCode::BAD_REQUEST, "the form was incomplete").into_response();
-    };
-    if let Err(r) = check_csrf(&session, &form.csrf) {
-        return r.into_response();
-    }
     // Answers are marked correct or wrong; unanswered questions covered or a gap.
     let allowed: &[&str] = match state.service.store().event(form.event) {
         Ok(Some(e)) if visible_school(&session, Some(&e.school)).as_deref() == Some(e.school.as_str()) => {
@@ -482,18 +503,17 @@ struct AskForm {
     question: String,
 }
 
+impl Posted for AskForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn ask(State(state): State<Shared>, headers: HeaderMap, form: Result<Form<AskForm>, FormRejection>) -> Response {
-    let session = match require(&state, &headers, false) {
-        Ok(s) => s,
+    let (session, form) = match posted(&state, &headers, form) {
+        Ok(ok) => ok,
         Err(r) => return r.into_response(),
     };
-    // Signed in first, then the form: a stranger learns nothing from a 422.
-    let Ok(Form(form)) = form else {
-        return (StatusCode::BAD_REQUEST, "the form was incomplete").into_response();
-    };
-    if let Err(r) = check_csrf(&session, &form.csrf) {
-        return r.into_response();
-    }
     let Some(school) =
         visible_school(&session, Some(&form.school)).filter(|s| state.schools.iter().any(|(id, _)| id == s))
     else {
