@@ -172,6 +172,23 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_staff_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staff.csv");
+        std::fs::write(
+            &path,
+            "name,school,role,matrix,email\nTom Okafor, oakfield ,DSL,@tom:oakfield.example,t.okafor@oakfield.example; tom@home.example\nAmira Shah,oakfield,Teacher,,a.shah@oakfield.example\n",
+        )
+        .unwrap();
+        let entries = Directory::read_csv(&path).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].email, vec!["t.okafor@oakfield.example", "tom@home.example"]);
+        assert_eq!(entries[1].matrix, None);
+        let d = Directory::new(entries, &["oakfield"]).unwrap();
+        assert_eq!(d.by_email("tom@home.example").unwrap().name, "Tom Okafor");
+    }
+
+    #[test]
     fn mistakes_in_the_list_are_errors() {
         assert!(Directory::new(vec![entry("A", "nowhere", "a@x.example", None)], &["oakfield"]).is_err());
         assert!(Directory::new(vec![entry("A", "oakfield", "not-an-address", None)], &["oakfield"]).is_err());
