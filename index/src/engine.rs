@@ -130,6 +130,17 @@ struct Scored {
     concepts_matched: usize,
     /// It clearly matches a concept that outweighs the rest of the question.
     dominant: bool,
+    /// How well it matches each concept, 0–1.
+    per: Vec<f32>,
+}
+
+/// A question ranked against its school's clauses (see [`Engine::rank`]).
+struct Ranking {
+    concepts: Vec<Concept>,
+    importance: Vec<f32>,
+    topical: Vec<bool>,
+    candidates: Vec<(String, f32)>,
+    scored: Vec<Scored>,
 }
 
 pub struct Engine {
@@ -227,60 +238,13 @@ impl Engine {
         }
         let question: String = question.chars().take(MAX_QUESTION_CHARS).collect();
         let mut analyzer = self.analyzer.clone();
-        let concepts = query::concepts(&question, &self.thesaurus, &self.vocabulary, &mut analyzer);
-        let weighed = self.weigh(&concepts);
-        let importance: Vec<f32> = weighed.iter().map(|w| w.weight).collect();
-        let topical: Vec<bool> = weighed.iter().map(|w| w.topical).collect();
-        let total: f32 = importance.iter().sum();
-        let topical_total: f32 = importance
-            .iter()
-            .zip(&topical)
-            .filter(|(_, t)| **t)
-            .map(|(w, _)| w)
-            .sum();
-        let candidates = self
-            .index
-            .candidates(asker.school, &concepts, self.settings.candidates)?;
-        let shape = rank::QuestionShape::of(&question);
-        let question_stems = rank::question_stems(&concepts);
-        let mut scored: Vec<Scored> = Vec::new();
-        let best_bm25 = candidates.first().map_or(1.0, |c| c.1.max(1e-6));
-        for (rank_in_bm25, (id, bm25)) in candidates.iter().enumerate() {
-            let Some(clause) = self.clause(id) else {
-                continue;
-            };
-            let stems = self.stems_of(&mut analyzer, clause);
-            let (matched, per) = rank::coverage(&concepts, &importance, &stems);
-            let concepts_matched = per
-                .iter()
-                .zip(&topical)
-                .filter(|(m, t)| **m >= rank::MATCHED && **t)
-                .count();
-            // One idea can carry a question ("pics off Google Images" is about
-            // copyright) when it outweighs the rest and is clearly there.
-            let dominant = per
-                .iter()
-                .zip(&importance)
-                .zip(&topical)
-                .any(|((m, w), t)| *t && *m >= rank::CLEARLY_MATCHED && *w >= rank::DOMINANT_SHARE * topical_total);
-            // BM25 order breaks ties between equally covering clauses.
-            let focus = rank::focus(&question_stems, &stems);
-            // BM25 (field weights, term frequencies) nudges the order; the
-            // coverage score leads.
-            let score = rank::rank_score(matched, focus, clause, &stems, shape)
-                * (1.0 + rank::BM25_WEIGHT * bm25 / best_bm25)
-                - rank_in_bm25 as f32 * 1e-4;
-            let coverage = if total > 0.0 { matched / total } else { 0.0 };
-            scored.push(Scored {
-                slot: rank_in_bm25,
-                score,
-                matched,
-                coverage,
-                concepts_matched,
-                dominant,
-            });
-        }
-        scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let Ranking {
+            concepts,
+            importance,
+            topical,
+            candidates,
+            scored,
+        } = self.rank(&question, asker, &mut analyzer)?;
         let clause_at = |s: &Scored| self.clause(&candidates[s.slot].0).expect("candidate clause exists");
 
         // An answer must find the question's ideas in the clause: two of them
@@ -334,13 +298,85 @@ impl Engine {
         Ok(answer)
     }
 
+    /// The question's concepts and weights, and every candidate clause of the
+    /// asker's school scored, best first. `answer` and `explain` share it, so
+    /// what `explain` shows is the order `answer` used.
+    fn rank(&self, question: &str, asker: &Asker<'_>, analyzer: &mut TextAnalyzer) -> Result<Ranking, AnswerError> {
+        let concepts = query::concepts(question, &self.thesaurus, &self.vocabulary, analyzer);
+        let weighed = self.weigh(&concepts);
+        let importance: Vec<f32> = weighed.iter().map(|w| w.weight).collect();
+        let topical: Vec<bool> = weighed.iter().map(|w| w.topical).collect();
+        let total: f32 = importance.iter().sum();
+        let topical_total: f32 = importance
+            .iter()
+            .zip(&topical)
+            .filter(|(_, t)| **t)
+            .map(|(w, _)| w)
+            .sum();
+        let candidates = self
+            .index
+            .candidates(asker.school, &concepts, self.settings.candidates)?;
+        let shape = rank::QuestionShape::of(question);
+        let question_stems = rank::question_stems(&concepts);
+        let mut scored: Vec<Scored> = Vec::new();
+        let best_bm25 = candidates.first().map_or(1.0, |c| c.1.max(1e-6));
+        for (rank_in_bm25, (id, bm25)) in candidates.iter().enumerate() {
+            let Some(clause) = self.clause(id) else {
+                continue;
+            };
+            let stems = self.stems_of(analyzer, clause);
+            let (matched, per) = rank::coverage(&concepts, &importance, &stems);
+            let concepts_matched = per
+                .iter()
+                .zip(&topical)
+                .filter(|(m, t)| **m >= rank::MATCHED && **t)
+                .count();
+            // One idea can carry a question ("pics off Google Images" is about
+            // copyright) when it outweighs the rest and is clearly there.
+            let dominant = per
+                .iter()
+                .zip(&importance)
+                .zip(&topical)
+                .any(|((m, w), t)| *t && *m >= rank::CLEARLY_MATCHED && *w >= rank::DOMINANT_SHARE * topical_total);
+            let focus = rank::focus(&question_stems, &stems);
+            // BM25 (field weights, term frequencies) nudges the order; the
+            // coverage score leads, and BM25 rank breaks exact ties.
+            let score = rank::rank_score(matched, focus, clause, &stems, shape)
+                * (1.0 + rank::BM25_WEIGHT * bm25 / best_bm25)
+                - rank_in_bm25 as f32 * 1e-4;
+            let coverage = if total > 0.0 { matched / total } else { 0.0 };
+            scored.push(Scored {
+                slot: rank_in_bm25,
+                score,
+                matched,
+                coverage,
+                concepts_matched,
+                dominant,
+                per,
+            });
+        }
+        scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(Ranking {
+            concepts,
+            importance,
+            topical,
+            candidates,
+            scored,
+        })
+    }
+
     /// Why the engine ranked as it did: the question's concepts with their
     /// weights, then the best candidates with their coverage. For policy
     /// authors and for tuning; not shown to staff.
     pub fn explain(&self, question: &str, asker: &Asker<'_>, top: usize) -> Result<String, AnswerError> {
         let mut analyzer = self.analyzer.clone();
-        let concepts = query::concepts(question, &self.thesaurus, &self.vocabulary, &mut analyzer);
-        let importance = self.importance(&concepts);
+        let Ranking {
+            concepts,
+            importance,
+            candidates,
+            scored,
+            ..
+        } = self.rank(question, asker, &mut analyzer)?;
         let mut out = String::new();
         for (c, w) in concepts.iter().zip(&importance) {
             let alts: Vec<String> = c
@@ -355,39 +391,23 @@ impl Engine {
                 alts.join(" ")
             ));
         }
-        let candidates = self
-            .index
-            .candidates(asker.school, &concepts, self.settings.candidates)?;
-        let shape = rank::QuestionShape::of(question);
-        let question_stems = rank::question_stems(&concepts);
-        let mut rows = Vec::new();
-        for (id, bm25) in &candidates {
-            let Some(clause) = self.clause(id) else {
-                continue;
-            };
-            let stems = self.stems_of(&mut analyzer, clause);
-            let (matched, per) = rank::coverage(&concepts, &importance, &stems);
-            let focus = rank::focus(&question_stems, &stems);
-            let score = rank::rank_score(matched, focus, clause, &stems, shape);
+        for s in scored.iter().take(top) {
+            let (id, bm25) = &candidates[s.slot];
+            let text: String = self
+                .clause(id)
+                .map(|c| c.text.chars().take(110).collect())
+                .unwrap_or_default();
             let hits: Vec<String> = concepts
                 .iter()
-                .zip(&per)
+                .zip(&s.per)
                 .filter(|(_, m)| **m > 0.0)
                 .map(|(c, m)| format!("{}:{:.2}", c.label, m))
                 .collect();
-            let total: f32 = importance.iter().sum();
-            rows.push((
-                score,
-                matched / total.max(1e-6),
-                *bm25,
-                hits.join(" "),
-                clause.text.chars().take(110).collect::<String>(),
-            ));
-        }
-        rows.sort_by(|a, b| b.0.total_cmp(&a.0));
-        for (score, cov, bm25, hits, text) in rows.into_iter().take(top) {
             out.push_str(&format!(
-                "{score:6.2} cov {cov:.2} bm25 {bm25:5.2} | {hits}\n        {text}\n"
+                "{:6.2} cov {:.2} bm25 {bm25:5.2} | {}\n        {text}\n",
+                s.score,
+                s.coverage,
+                hits.join(" ")
             ));
         }
         Ok(out)
@@ -398,10 +418,6 @@ impl Engine {
     /// however rarely a policy spells it that way. Words that neither any
     /// policy nor the thesaurus knows ("frog", "scavenger") are the story
     /// around the question, not its topic, and weigh less.
-    fn importance(&self, concepts: &[Concept]) -> Vec<f32> {
-        self.weigh(concepts).into_iter().map(|w| w.weight).collect()
-    }
-
     /// Each concept's weight, and whether it is topical (rarer than
     /// [`Engine::is_generic`]: "use" and "staff" are not).
     fn weigh(&self, concepts: &[Concept]) -> Vec<ConceptWeight> {
