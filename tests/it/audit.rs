@@ -6,16 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{BIN, Sandbox, example_policies, read};
-
-const STAFF: &str = r#"
-[[staff]]
-name = "Amira Shah"
-school = "oakfield"
-role = "Year 4 teacher"
-matrix = "@amira:oakfield.example"
-email = ["a.shah@oakfield.example"]
-"#;
+use crate::support::{BIN, STAFF, Sandbox, example_policies, read};
 
 fn sandbox() -> Sandbox {
     let s = Sandbox::empty();

@@ -19,16 +19,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::support::{BIN, Sandbox, example_policies, read, repo_dir, write};
-
-const STAFF: &str = r#"
-[[staff]]
-name = "Amira Shah"
-school = "oakfield"
-role = "Year 4 teacher"
-matrix = "@amira:oakfield.example"
-email = ["a.shah@oakfield.example"]
-"#;
+use crate::support::{BIN, STAFF, Sandbox, example_policies, read, repo_dir, write};
 
 const USER: &str = "hannah";
 const PASSWORD: &str = "correct horse battery";

@@ -13,6 +13,16 @@ use tempfile::TempDir;
 pub const BIN: &str = env!("CARGO_BIN_EXE_policybot");
 
 /// The version line of the shipped example policy, as citations must show it.
+/// One member of staff of the example school, as `[[staff]]` TOML.
+pub const STAFF: &str = r#"
+[[staff]]
+name = "Amira Shah"
+school = "oakfield"
+role = "Year 4 teacher"
+matrix = "@amira:oakfield.example"
+email = ["a.shah@oakfield.example"]
+"#;
+
 pub const EXAMPLE_VERSION: &str = "version 2026-09-01";
 
 /// The repository root (the workspace).
