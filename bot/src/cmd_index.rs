@@ -7,9 +7,8 @@ use crate::config::Config;
 use crate::load;
 
 pub fn run(config: &Config, check: bool, json: bool) -> Result<()> {
-    let (sources, mut errors) = load::config_sources(config);
-    let mut read = load::read_sources(&sources);
-    errors.append(&mut read.errors);
+    let mut read = load::read_config(config);
+    let errors = std::mem::take(&mut read.errors);
     let clauses: usize = read.policies.iter().map(|p| p.clauses.len()).sum();
     let policies = read.policies.len();
     let per_school: Vec<(String, String, usize, usize)> = config

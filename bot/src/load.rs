@@ -122,7 +122,6 @@ pub fn engine(
     Ok(built)
 }
 
-/// The engine for a config: its schools' policies, its persisted index.
 /// The answer service for a config: engine, staff directory and store.
 pub fn service(config: &Config) -> Result<(Service, Read, SyncReport)> {
     let directory = config.directory()?;
@@ -131,11 +130,19 @@ pub fn service(config: &Config) -> Result<(Service, Read, SyncReport)> {
     Ok((Service::new(engine, directory, store), read, report))
 }
 
-pub fn from_config(config: &Config) -> Result<(Engine, Read, SyncReport)> {
+/// Every policy of every configured school, with the problems found listing
+/// the folders and reading the files.
+pub fn read_config(config: &Config) -> Read {
     let (sources, mut errors) = config_sources(config);
     let mut read = read_sources(&sources);
     errors.append(&mut read.errors);
     read.errors = errors;
+    read
+}
+
+/// The engine for a config: its schools' policies, its persisted index.
+pub fn from_config(config: &Config) -> Result<(Engine, Read, SyncReport)> {
+    let mut read = read_config(config);
     let index = ClauseIndex::open_in_dir(&config.index_dir)
         .with_context(|| format!("opening index {}", config.index_dir.display()))?;
     let policies = std::mem::take(&mut read.policies);
