@@ -16,7 +16,7 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
         tracing::warn!("{problem}");
     }
     tracing::info!(
-        policies = read.policies.len() + report.reindexed + report.unchanged,
+        policies = service.engine().policies().len(),
         reindexed = report.reindexed,
         "answer core ready"
     );
