@@ -194,11 +194,8 @@ impl Browser {
             .send_keys(PASSWORD)
             .await
             .unwrap();
-        self.find("form[action='/login'] button[type=submit]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        self.follow(self.find("form[action='/login'] button[type=submit]").await)
+            .await;
 
         // The questions asked so far.
         self.page("Questions and answers").await;
@@ -209,18 +206,15 @@ impl Browser {
         assert!(body.contains("hannah (esafety-lead)"), "{body}");
 
         // Ask through the form: the answer quotes the policy.
-        self.find("a[href='/ask']").await.click().await.unwrap();
+        self.follow(self.find("a[href='/ask']").await).await;
         self.page("Ask").await;
         self.find("textarea[name=question]")
             .await
             .send_keys(ASKED_IN_BROWSER)
             .await
             .unwrap();
-        self.find("form[action='/ask'] button[type=submit]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        self.follow(self.find("form[action='/ask'] button[type=submit]").await)
+            .await;
         self.wait_for("main h2").await;
         let heading = self.find("main h2").await.text().await.unwrap();
         assert_eq!(heading, format!("“{ASKED_IN_BROWSER}”"));
@@ -237,7 +231,7 @@ impl Browser {
         self.shot("ask").await;
 
         // Mark the WhatsApp answer wrong, with a note.
-        self.find("a[href='/']").await.click().await.unwrap();
+        self.follow(self.find("a[href='/']").await).await;
         self.page("Questions and answers").await;
         let row = format!("//tr[td[normalize-space()={}]]", xpath_literal(WHATSAPP));
         let body = self.body_text().await;
@@ -250,11 +244,11 @@ impl Browser {
             .send_keys(WRONG_NOTE)
             .await
             .unwrap();
-        self.find_xpath(&format!("{row}//button[@name='mark' and @value='wrong']"))
-            .await
-            .click()
-            .await
-            .unwrap();
+        self.follow(
+            self.find_xpath(&format!("{row}//button[@name='mark' and @value='wrong']"))
+                .await,
+        )
+        .await;
         self.page("Questions and answers").await;
         let reviewed = self.find_xpath(&row).await.text().await.unwrap();
         assert!(reviewed.contains("marked wrong"), "{reviewed}");
@@ -263,7 +257,7 @@ impl Browser {
         self.shot("questions").await;
 
         // The clause report counts the wrong answer against its clause.
-        self.find("a[href='/clauses']").await.click().await.unwrap();
+        self.follow(self.find("a[href='/clauses']").await).await;
         self.page("Clauses cited").await;
         let clause_row = format!("//tr[td/span[normalize-space()={}]]", xpath_literal(whatsapp_clause));
         let cells = self
@@ -277,7 +271,7 @@ impl Browser {
         self.shot("clauses").await;
 
         // The declined question is waiting on the unanswered page: a gap.
-        self.find("a[href='/unanswered']").await.click().await.unwrap();
+        self.follow(self.find("a[href='/unanswered']").await).await;
         self.page("Unanswered questions").await;
         let row = format!("//tr[td[normalize-space()={}]]", xpath_literal(PARKING));
         self.find_xpath(&format!("{row}//input[@name='note']"))
@@ -285,11 +279,11 @@ impl Browser {
             .send_keys(GAP_NOTE)
             .await
             .unwrap();
-        self.find_xpath(&format!("{row}//button[@name='mark' and @value='gap']"))
-            .await
-            .click()
-            .await
-            .unwrap();
+        self.follow(
+            self.find_xpath(&format!("{row}//button[@name='mark' and @value='gap']"))
+                .await,
+        )
+        .await;
         self.page("Unanswered questions").await;
         assert_eq!(self.path().await, "/unanswered", "back on the unanswered page");
         let reviewed = self.find_xpath(&row).await.text().await.unwrap();
@@ -298,7 +292,7 @@ impl Browser {
         self.shot("unanswered").await;
 
         // The chain is intact and counts what the command line counts.
-        self.find("a[href='/audit']").await.click().await.unwrap();
+        self.follow(self.find("a[href='/audit']").await).await;
         self.page("Audit log").await;
         let status = self.find("main p.ok").await.text().await.unwrap();
         let events: u64 = status
@@ -353,6 +347,22 @@ impl Browser {
             .await
             .expect("measuring the page");
         assert_eq!(inner, json!([width, height]), "the page's size");
+    }
+
+    /// Clicks `element` and waits until the browser has left the page it was
+    /// on: the next page can carry the same heading (a form posts back to its
+    /// own page), so waiting for the heading alone could read the old page.
+    async fn follow(&self, element: fantoccini::elements::Element) {
+        let old_page = self.find("html").await;
+        element.click().await.expect("clicking");
+        let left = async {
+            while old_page.tag_name().await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        if tokio::time::timeout(STEP_TIMEOUT, left).await.is_err() {
+            panic!("the click did not leave {}", self.describe().await);
+        }
     }
 
     /// Waits for the page whose heading is `title`.
