@@ -104,7 +104,7 @@ pub fn run(rows: usize, requests: usize, json: bool) -> Result<()> {
     )?;
     let service = Service::new(engine, Directory::default(), store);
     let state = Arc::new(AppState::new(
-        service,
+        Arc::new(service),
         vec![("bench".into(), "Bench School".into())],
         false,
     ));

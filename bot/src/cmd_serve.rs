@@ -1,6 +1,8 @@
-//! `policybot serve`: the long-running service. Today it runs the answer core,
-//! the store and the dashboard (with its local ask form); the Matrix and email
-//! channels join it in later issues. Stops cleanly on Ctrl-C or SIGTERM.
+//! `policybot serve`: the long-running service: the answer core, the store,
+//! the dashboard (with its local ask form) and the Matrix channel when one is
+//! configured (email joins it in a later issue). Stops cleanly on Ctrl-C or
+//! SIGTERM: every part sees the same shutdown signal and finishes what it is
+//! doing.
 
 use std::sync::Arc;
 
@@ -9,6 +11,7 @@ use anyhow::{Context, Result};
 use crate::config::Config;
 use crate::dashboard::{self, AppState};
 use crate::load;
+use crate::matrix;
 
 pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
     let (service, read, report) = load::service(config)?;
@@ -20,10 +23,12 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
         reindexed = report.reindexed,
         "answer core ready"
     );
+    let service = Arc::new(service);
     let schools = config.schools.iter().map(|s| (s.id.clone(), s.name.clone())).collect();
-    let state = Arc::new(AppState::new(service, schools, config.dashboard.secure_cookies));
+    let state = Arc::new(AppState::new(service.clone(), schools, config.dashboard.secure_cookies));
     let addr = bind.unwrap_or(&config.dashboard.bind).to_owned();
     let retention_days = config.retention_days;
+    let matrix_config = config.matrix.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&addr)
@@ -35,8 +40,25 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
         tracing::info!(%local, "serving");
         // Retention runs at start and then daily while the service is up.
         let retention = tokio::spawn(apply_retention_daily(state.clone(), retention_days));
-        dashboard::serve(state, listener, shutdown_signal()).await?;
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let matrix = matrix_config.map(|m| tokio::spawn(matrix::run(service, m, stopping.clone())));
+        let mut dashboard_stopping = stopping.clone();
+        dashboard::serve(state, listener, async move {
+            let _ = dashboard_stopping.wait_for(|&stop| stop).await;
+        })
+        .await?;
         retention.abort();
+        if let Some(matrix) = matrix {
+            match matrix.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("matrix: {e:#}"),
+                Err(e) => tracing::error!("matrix: {e}"),
+            }
+        }
         tracing::info!("stopped");
         Ok(())
     })

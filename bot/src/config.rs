@@ -1,6 +1,7 @@
 //! `policybot.toml`: schools, their policy directories, the index directory,
-//! the thesaurus, the store and its retention period, and the staff directory. Relative paths resolve against the config file's folder,
-//! so the example config works from any working directory.
+//! the thesaurus, the store and its retention period, the staff directory, the
+//! dashboard and the Matrix channel. Relative paths resolve against the
+//! config file's folder, so the example config works from any working directory.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,7 @@ struct RawConfig {
     staff: Vec<StaffEntry>,
     #[serde(default)]
     dashboard: Dashboard,
+    matrix: Option<Matrix>,
 }
 
 /// `[dashboard]`: where `policybot serve` listens.
@@ -49,6 +51,63 @@ impl Default for Dashboard {
             bind: "127.0.0.1:8080".into(),
             secure_cookies: false,
         }
+    }
+}
+
+/// `[matrix]`: the Matrix channel. Without it, `serve` runs no Matrix bot.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Matrix {
+    /// The homeserver's client API, e.g. `https://matrix.oakfield.example`.
+    pub homeserver: String,
+    /// The bot's account: a full user id (`@policybot:oakfield.example`).
+    pub user: String,
+    /// Log in with a password (or `password_file`, or the
+    /// `POLICYBOT_MATRIX_PASSWORD` environment variable) the first time;
+    /// later runs restore the saved session and keep the same device.
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Or use an access token and the device it belongs to.
+    pub access_token: Option<String>,
+    pub device_id: Option<String>,
+    #[serde(default = "default_device_name")]
+    pub device_name: String,
+    /// The session and the encryption keys live here (keep it: losing it
+    /// means a new device that cannot read earlier encrypted messages).
+    pub state_dir: Option<PathBuf>,
+    /// Encrypts the local crypto store at rest.
+    pub store_passphrase: Option<String>,
+    /// Rooms (ids) and servers (`oakfield.example`) the bot may be in. Staff
+    /// invites into anything else are refused, and the bot leaves such rooms.
+    /// Empty lists allow rooms on the bot's own server only.
+    #[serde(default)]
+    pub allowed_rooms: Vec<String>,
+    #[serde(default)]
+    pub allowed_servers: Vec<String>,
+    /// Names the bot answers to in group rooms besides its user id and
+    /// display name ("policybot", "policy bot").
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+fn default_device_name() -> String {
+    "policybot".into()
+}
+
+impl Matrix {
+    /// The password from the config, its file or the environment.
+    pub fn password(&self) -> Result<Option<String>> {
+        if let Ok(p) = std::env::var("POLICYBOT_MATRIX_PASSWORD")
+            && !p.is_empty()
+        {
+            return Ok(Some(p));
+        }
+        if let Some(file) = &self.password_file {
+            let text =
+                std::fs::read_to_string(file).with_context(|| format!("reading password file {}", file.display()))?;
+            return Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()));
+        }
+        Ok(self.password.clone())
     }
 }
 
@@ -81,6 +140,7 @@ pub struct Config {
     pub staff: Vec<StaffEntry>,
     pub staff_csv: Option<PathBuf>,
     pub dashboard: Dashboard,
+    pub matrix: Option<Matrix>,
 }
 
 /// Questions are kept in full for a school year and a term by default.
@@ -128,7 +188,32 @@ impl Config {
             staff: raw.staff,
             staff_csv: raw.staff_csv.as_deref().map(resolve),
             dashboard: raw.dashboard,
+            matrix: raw.matrix.map(|mut m| {
+                m.state_dir = Some(resolve(m.state_dir.as_deref().unwrap_or(Path::new("../var/matrix"))));
+                m.password_file = m.password_file.as_deref().map(resolve);
+                m
+            }),
         };
+        if let Some(m) = &config.matrix
+            && m.password.is_none()
+            && m.password_file.is_none()
+            && m.access_token.is_none()
+            && std::env::var_os("POLICYBOT_MATRIX_PASSWORD").is_none()
+        {
+            bail!(
+                "{}: [matrix] needs password, password_file or access_token (or POLICYBOT_MATRIX_PASSWORD)",
+                path.display()
+            );
+        }
+        if let Some(m) = &config.matrix
+            && m.access_token.is_some()
+            && m.device_id.is_none()
+        {
+            bail!(
+                "{}: [matrix] access_token needs the device_id it was issued for",
+                path.display()
+            );
+        }
         // Check the staff list now, so a typo is reported at start-up.
         config
             .directory()

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod backoff;
 mod bench;
 mod bench_audit;
 mod bench_dashboard;
@@ -15,11 +16,13 @@ mod cmd_clauses;
 mod cmd_index;
 mod cmd_serve;
 mod cmd_user;
+mod commands;
 mod config;
 mod dashboard;
 mod directory;
 mod eval;
 mod load;
+mod matrix;
 mod service;
 mod store;
 
@@ -174,6 +177,9 @@ fn main() -> Result<()> {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Every TLS client (Matrix) uses one provider; rustls panics if none or
+    // two are in play and nothing chose.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("POLICYBOT_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

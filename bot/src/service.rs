@@ -13,12 +13,12 @@ use crate::directory::Directory;
 use std::sync::Arc;
 
 use crate::store::Store;
-use crate::store::audit::{Kind, NewEvent};
+use crate::store::audit::{Event, Kind, NewEvent};
 use crate::store::writer::AuditWriter;
 
 /// How a question reached the bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-// Matrix, email and the dashboard's ask form plug in with issues 4–6.
+// Email plugs in with issue 6.
 #[allow(dead_code)]
 pub enum Channel {
     Cli,
@@ -94,6 +94,10 @@ impl Service {
         &self.engine
     }
 
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
     /// Appends an event through the group-commit writer (reviews, sign-ins…).
     pub fn record_event(&self, event: NewEvent) -> Result<i64> {
         self.writer.append(event)
@@ -101,7 +105,14 @@ impl Service {
 
     /// Answers `question` for `who`, recording it first. `reference` is the
     /// channel's id for the message (a Matrix event id, a Message-ID).
+    ///
+    /// A message the channel delivers again (a Matrix sync replayed after a
+    /// restart) gets the exchange already recorded for it: it is neither
+    /// answered nor recorded twice.
     pub fn answer(&self, question: &str, who: &Who<'_>, channel: Channel, reference: &str) -> Result<Exchange> {
+        if let Some(prior) = self.store.exchange_for(channel.as_str(), reference)? {
+            return Ok(self.recorded_exchange(prior));
+        }
         let (asker, school) = match who {
             Who::Local { school, asker } => ((*asker).to_owned(), Some((*school).to_owned())),
             Who::Email(address) => self.known(self.directory.by_email(address), address),
@@ -169,6 +180,36 @@ impl Service {
             reply: answer.reply.clone(),
             answer: Some(answer),
         })
+    }
+
+    /// The exchange as first recorded; the answer is worked out again (the
+    /// engine is deterministic) for channels that format its citations.
+    fn recorded_exchange(&self, prior: Event) -> Exchange {
+        let kind = [Kind::Answered, Kind::Declined, Kind::Refused]
+            .into_iter()
+            .find(|k| k.as_str() == prior.kind)
+            .unwrap_or(Kind::Refused);
+        let reply = prior.payload["reply"].as_str().unwrap_or_default().to_owned();
+        let answer = match (kind, prior.question.as_deref()) {
+            (Kind::Answered | Kind::Declined, Some(question)) => self
+                .engine
+                .answer(
+                    question,
+                    &Asker {
+                        school: &prior.school,
+                        name: Some(&prior.asker),
+                    },
+                )
+                .ok()
+                .filter(|a| a.reply == reply),
+            _ => None,
+        };
+        Exchange {
+            event: Some(prior.id),
+            kind: kind.as_str(),
+            reply,
+            answer,
+        }
     }
 
     fn known(&self, member: Option<&crate::directory::StaffMember>, raw: &str) -> (String, Option<String>) {
@@ -261,6 +302,25 @@ mod tests {
         assert_eq!(events[0].reference, "<m1@x>");
         assert_eq!(events[0].payload["verdict"], "no");
         assert!(events[0].payload["citations"][0]["version"].is_string());
+    }
+
+    #[test]
+    fn a_message_delivered_twice_is_answered_and_recorded_once() {
+        let s = service();
+        let q = "Can I email parents from my personal email?";
+        let who = Who::Matrix("@alice:oakfield.example");
+        let first = s.answer(q, &who, Channel::Matrix, "$e1").unwrap();
+        let again = s.answer(q, &who, Channel::Matrix, "$e1").unwrap();
+        assert_eq!(again.event, first.event);
+        assert_eq!(again.kind, "answered");
+        assert_eq!(again.reply, first.reply);
+        assert!(again.answer.is_some(), "the answer is worked out again for formatting");
+        assert_eq!(s.store().event_count().unwrap(), 1);
+        let other = s.answer(q, &who, Channel::Email, "$e1").unwrap();
+        assert_ne!(
+            other.event, first.event,
+            "another channel's reference is another message"
+        );
     }
 
     #[test]

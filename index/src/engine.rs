@@ -14,6 +14,7 @@ use crate::clause::{Clause, Modality, Policy};
 use crate::modality;
 use crate::query::{self, Concept, Vocabulary};
 use crate::rank::{self, ClauseStems, FieldStems};
+use crate::render;
 use crate::search::{ClauseIndex, IndexError, SyncReport};
 use crate::text;
 use crate::thesaurus::Thesaurus;
@@ -215,6 +216,31 @@ impl Engine {
         self.slots.get(id).map(|&(p, c)| &self.policies[p].clauses[c])
     }
 
+    /// A clause with up to `radius` neighbours either side from the same
+    /// section, in policy order, and the clause's position among them: what
+    /// a member of staff reads to see a clause in its context.
+    pub fn section_around(&self, id: &str, radius: usize) -> Option<(&Policy, Vec<&Clause>, usize)> {
+        let &(p, c) = self.slots.get(id)?;
+        let policy = &self.policies[p];
+        let clause = &policy.clauses[c];
+        let same_section = |other: &&Clause| other.heading_path == clause.heading_path;
+        let before: Vec<&Clause> = policy.clauses[..c]
+            .iter()
+            .rev()
+            .take_while(same_section)
+            .take(radius)
+            .collect();
+        let after = policy.clauses[c + 1..].iter().take_while(same_section).take(radius);
+        let at = before.len();
+        let clauses = before
+            .into_iter()
+            .rev()
+            .chain(std::iter::once(clause))
+            .chain(after)
+            .collect();
+        Some((policy, clauses, at))
+    }
+
     fn policy_of(&self, clause: &Clause) -> Option<&Policy> {
         self.slots.get(&clause.id).map(|&(p, _)| &self.policies[p])
     }
@@ -294,7 +320,7 @@ impl Engine {
             contacts,
             reply: String::new(),
         };
-        answer.reply = render_answer(&answer);
+        answer.reply = render::plain_answer(&answer);
         Ok(answer)
     }
 
@@ -486,7 +512,7 @@ impl Engine {
             contacts,
             reply: String::new(),
         };
-        answer.reply = render_declined(&answer);
+        answer.reply = render::plain_declined(&answer);
         answer
     }
 
@@ -631,34 +657,6 @@ fn segments(text_: &str) -> Vec<String> {
     out
 }
 
-fn render_answer(answer: &Answer) -> String {
-    let mut out = String::new();
-    out.push_str(answer.verdict.headline());
-    for (i, c) in answer.citations.iter().enumerate() {
-        if i == 1 {
-            out.push_str("\n\nAlso relevant:");
-        }
-        out.push_str(&format!("\n\n“{}”\n— {}", c.text, c.reference));
-    }
-    if !answer.contacts.is_empty() {
-        out.push_str(&format!("\n\nWho to ask: {}.", answer.contacts.join("; ")));
-    }
-    out
-}
-
-fn render_declined(answer: &Answer) -> String {
-    let mut out =
-        String::from("I couldn't find a clause in your school's policies that answers this, so I won't guess.");
-    if let Some(section) = &answer.nearest_section {
-        out.push_str(&format!(" The nearest section is {section}."));
-    }
-    out.push_str(" Your question is marked unanswered for the e-safety lead to review.");
-    if !answer.contacts.is_empty() {
-        out.push_str(&format!(" Meanwhile you can ask: {}.", answer.contacts.join("; ")));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -712,6 +710,26 @@ mod tests {
         let south = ask(&e, "south", "Can I email parents from my personal email address?");
         assert_eq!(south.citations[0].school, "south");
         assert_eq!(south.verdict, Verdict::Yes);
+    }
+
+    #[test]
+    fn a_clause_is_shown_with_its_neighbours_from_the_same_section() {
+        let e = engine();
+        let north = e.policies().iter().find(|p| p.school == "north").unwrap();
+        let usb = north.clauses.iter().find(|c| c.text.contains("USB")).unwrap();
+        let (policy, clauses, at) = e.section_around(&usb.id, 2).unwrap();
+        assert_eq!(policy.title, north.title);
+        let texts: Vec<&str> = clauses.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "Use personal email addresses to contact parents.",
+                "Plug in a USB stick that has not been virus checked."
+            ],
+            "the Don't list, not the Do list before it"
+        );
+        assert_eq!(at, 1);
+        assert!(e.section_around("north/nope/0", 2).is_none());
     }
 
     #[test]

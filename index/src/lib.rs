@@ -13,6 +13,7 @@ pub mod corpus;
 pub mod engine;
 pub mod query;
 pub mod rank;
+pub mod render;
 pub mod search;
 pub mod thesaurus;
 pub mod verdict;

@@ -9,7 +9,7 @@
 //! `docs/screenshots/` when POLICYBOT_SCREENSHOTS is set (they are committed for
 //! the README), otherwise into the sandbox.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::support::{BIN, STAFF, Sandbox, example_policies, read, repo_dir, write};
+use crate::support::{BIN, STAFF, Sandbox, Serve, example_policies, in_ci, repo_dir, write};
 
 const USER: &str = "hannah";
 const PASSWORD: &str = "correct horse battery";
@@ -55,7 +55,7 @@ fn the_esafety_lead_reviews_answers_in_the_browser() {
         .unwrap_or_else(|| panic!("the WhatsApp answer cites no clause: {events}"))
         .to_owned();
 
-    let server = Server::start(&s);
+    let server = Serve::start(&s);
     let addr = server.addr;
     let base = format!("http://{addr}");
 
@@ -444,7 +444,7 @@ fn browser() -> Option<(PathBuf, PathBuf)> {
         return Some((chromium, chromedriver));
     }
     let missing = "chromium and chromedriver (Debian packages chromium, chromium-driver)";
-    if std::env::var_os("CI").is_some() {
+    if in_ci() {
         panic!("{missing} are not installed; CI must run the dashboard test in the browser");
     }
     eprintln!("note: {missing} not found; skipping the dashboard browser test");
@@ -492,57 +492,6 @@ fn add_user(s: &Sandbox, name: &str, role: &str, password: &str) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// `policybot serve --bind 127.0.0.1:0`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(s: &Sandbox) -> Self {
-        let log = s.path().join("serve.log");
-        let mut child = Command::new(BIN)
-            .args(["--config", s.config_path().to_str().unwrap()])
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .current_dir(s.path())
-            .env_remove("POLICYBOT_CONFIG")
-            .env_remove("POLICYBOT_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("serve.log"))
-            .spawn()
-            .expect("starting policybot serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut server = Server {
-            child,
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        };
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let addr = line
-            .trim_end()
-            .strip_prefix("policybot: dashboard on http://")
-            .and_then(|rest| rest.strip_suffix('/'))
-            .and_then(|a| a.parse().ok());
-        match addr {
-            Some(a) => server.addr = a,
-            None => {
-                let _ = server.child.kill();
-                let _ = server.child.wait();
-                panic!("policybot serve did not report its address: {line:?}\n{}", read(&log));
-            }
-        }
-        server
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// chromedriver on a free loopback port, in its own process group so that the

@@ -3,6 +3,10 @@
 //! here writes into the repository, except the dashboard test's screenshots
 //! when POLICYBOT_SCREENSHOTS is set.
 
+// matrix-sdk's futures are deep: proving the staff client's sync task is Send
+// needs more than the default limit.
+#![recursion_limit = "256"]
+
 mod support;
 
 mod audit;
@@ -11,4 +15,6 @@ mod cli;
 mod dashboard;
 mod eval;
 mod index;
+mod matrix;
 mod serve;
+mod synapse;

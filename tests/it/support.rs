@@ -52,7 +52,7 @@ pub fn shared_dir() -> Option<PathBuf> {
     if dir.join("eval").join("dev.yaml").is_file() && dir.join("corpus").is_dir() {
         return Some(dir);
     }
-    if std::env::var_os("CI").is_some() {
+    if in_ci() {
         panic!(
             "{} (eval/dev.yaml and corpus/) is missing; CI must run the eval test",
             dir.display()
@@ -359,4 +359,108 @@ pub fn str_field<'a>(value: &'a Value, key: &str) -> &'a str {
     value[key]
         .as_str()
         .unwrap_or_else(|| panic!("{key:?} is not a string in {value}"))
+}
+
+/// `policybot serve --bind 127.0.0.1:0` on a sandbox's config. Its stdout
+/// lines are collected so a test can wait for one ("matrix connected");
+/// killed when dropped.
+pub struct Serve {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub addr: std::net::SocketAddr,
+    log: PathBuf,
+}
+
+impl Serve {
+    /// Starts the service and waits for its dashboard to listen.
+    pub fn start(s: &Sandbox) -> Serve {
+        use std::io::BufRead;
+        let log = s.path().join(format!("serve-{}.log", unique()));
+        let mut child = Command::new(BIN)
+            .args(["--config", s.config_path().to_str().unwrap()])
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .current_dir(s.path())
+            .env_remove("POLICYBOT_CONFIG")
+            .env("POLICYBOT_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("serve log"))
+            .spawn()
+            .expect("starting policybot serve");
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let collected = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                collected.lock().unwrap().push(line);
+            }
+        });
+        let mut serve = Serve {
+            child,
+            lines,
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+        };
+        let ready = serve.wait_for_line("policybot: dashboard on http://", std::time::Duration::from_secs(60));
+        serve.addr = ready
+            .strip_prefix("policybot: dashboard on http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("policybot serve reported no address: {ready:?}"));
+        serve
+    }
+
+    /// The first line starting with `prefix`, waiting up to `timeout`.
+    pub fn wait_for_line(&mut self, prefix: &str, timeout: std::time::Duration) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(line) = self.lines.lock().unwrap().iter().find(|l| l.starts_with(prefix)) {
+                return line.clone();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "policybot serve exited ({status}) before printing {prefix:?}\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "policybot serve did not print {prefix:?} within {timeout:?}\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Asks the service to stop (SIGTERM) and waits for it.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on the child this struct started and still owns.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        self.child.wait().expect("waiting for policybot serve")
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A number unique within this test process, for file names.
+pub fn unique() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether the suite runs under CI, where a test that needs a server or a
+/// browser must fail rather than skip when it is missing.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some()
 }

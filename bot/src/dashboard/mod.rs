@@ -30,7 +30,7 @@ const LOGIN_ATTEMPTS: usize = 5;
 const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 pub struct AppState {
-    pub service: Service,
+    pub service: Arc<Service>,
     /// (id, name) of every configured school.
     pub schools: Vec<(String, String)>,
     /// Send cookies with `Secure` (when the dashboard is served over HTTPS).
@@ -45,7 +45,7 @@ pub struct AppState {
 const VERIFY_EVERY: Duration = Duration::from_secs(30);
 
 impl AppState {
-    pub fn new(service: Service, schools: Vec<(String, String)>, secure_cookies: bool) -> Self {
+    pub fn new(service: Arc<Service>, schools: Vec<(String, String)>, secure_cookies: bool) -> Self {
         AppState {
             service,
             schools,

@@ -1,8 +1,10 @@
 //! The embedded store: one SQLite file (WAL, fsync on every commit), schema
-//! migrations versioned in the code. Holds the audit log today; the
-//! acknowledgement ledger and dashboard users join it in later issues.
+//! migrations versioned in the code. Holds the audit log, dashboard users and
+//! what the channels remember (deliveries, sync tokens, threads); the
+//! acknowledgement ledger joins it in a later issue.
 
 pub mod audit;
+pub mod channels;
 pub mod users;
 pub mod writer;
 
@@ -21,6 +23,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/002_users.sql")),
         M::up(include_str!("migrations/003_review_index.sql")),
         M::up(include_str!("migrations/004_citations.sql")),
+        M::up(include_str!("migrations/005_channels.sql")),
     ])
 }
 

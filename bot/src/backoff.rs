@@ -1,0 +1,47 @@
+//! Waiting between retries when a server is away: doubling from a second up
+//! to a minute, so a homeserver that comes back is found quickly and one that
+//! stays down is not hammered.
+
+use std::time::Duration;
+
+const FIRST: Duration = Duration::from_secs(1);
+const MOST: Duration = Duration::from_secs(60);
+
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { next: FIRST }
+    }
+}
+
+impl Backoff {
+    /// The wait before the next attempt.
+    pub fn next_wait(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(MOST);
+        wait
+    }
+
+    /// After a success: the next failure waits a second again.
+    pub fn reset(&mut self) {
+        self.next = FIRST;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_up_to_a_minute_and_reset() {
+        let mut b = Backoff::default();
+        let waits: Vec<u64> = (0..8).map(|_| b.next_wait().as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        b.reset();
+        assert_eq!(b.next_wait(), FIRST);
+    }
+}

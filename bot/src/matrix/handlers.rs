@@ -1,0 +1,333 @@
+//! The event handlers: invites, messages, and messages the bot could not
+//! decrypt. Each decides whether the event is for the bot, then hands the
+//! question to the service and sends its reply.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Result, bail};
+use matrix_sdk::event_handler::Ctx;
+use matrix_sdk::ruma::events::Mentions;
+use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
+use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
+use matrix_sdk::ruma::events::room::message::{
+    AddMentions, ForwardThread, MessageType, OriginalSyncRoomMessageEvent, Relation, ReplyWithinThread,
+    RoomMessageEventContent,
+};
+use matrix_sdk::ruma::{MilliSecondsSinceUnixEpoch, OwnedTransactionId, RoomId};
+use matrix_sdk::{Client, Room, RoomMemberships, RoomState};
+use serde_json::json;
+
+use super::routing::{self, Request};
+use super::{Bot, CHANNEL};
+use crate::backoff::Backoff;
+use crate::commands::{self, Reply};
+use crate::service::{Channel, Who};
+use crate::store::audit::{Kind, NewEvent, sha256_hex};
+use crate::store::channels::Conversation;
+
+pub fn register(client: &Client, bot: Arc<Bot>) {
+    client.add_event_handler_context(bot);
+    client.add_event_handler(on_invite);
+    client.add_event_handler(on_message);
+    client.add_event_handler(on_undecryptable);
+}
+
+const UNDECRYPTABLE: &str = "I couldn't decrypt your message, so I can't answer it. Please send it again; if this \
+keeps happening, ask me in a direct message or tell your e-safety lead.";
+
+async fn on_invite(event: StrippedRoomMemberEvent, room: Room, Ctx(bot): Ctx<Arc<Bot>>) {
+    if event.state_key != bot.own || event.content.membership != MembershipState::Invite {
+        return;
+    }
+    if room.state() != RoomState::Invited {
+        return;
+    }
+    let inviter = event.sender.clone();
+    let on_staff = bot.service.directory().by_matrix(inviter.as_str()).is_some();
+    let allowed = bot.room_allowed(room.room_id(), Some(inviter.server_name()));
+    if on_staff && allowed {
+        match join(&room).await {
+            Ok(()) => {
+                remember_join(&bot, room.room_id());
+                tracing::info!(room = %room.room_id(), %inviter, "joined");
+            }
+            Err(e) => tracing::warn!(room = %room.room_id(), "could not join: {e:#}"),
+        }
+        return;
+    }
+    let reason = if on_staff {
+        "the room is not on the bot's allow-list"
+    } else {
+        "the inviter is not on the staff list"
+    };
+    tracing::warn!(room = %room.room_id(), %inviter, reason, "refusing an invite");
+    if let Err(e) = room.leave().await {
+        tracing::warn!(room = %room.room_id(), "could not refuse the invite: {e}");
+    }
+    let reference = format!("invite {} {}", room.room_id(), inviter);
+    let service = bot.service.clone();
+    let record = tokio::task::spawn_blocking(move || -> Result<()> {
+        if service.store().exchange_for(CHANNEL, &reference)?.is_some() {
+            return Ok(());
+        }
+        let mut refused = NewEvent::new(Kind::Refused, json!({ "invite": reference, "reason": reason }));
+        refused.asker = format!("unknown:{inviter}");
+        refused.channel = CHANNEL.to_owned();
+        refused.reference = reference;
+        service.record_event(refused)?;
+        Ok(())
+    })
+    .await;
+    if let Ok(Err(e)) | Err(e) = record.map_err(anyhow::Error::from) {
+        tracing::error!("recording a refused invite: {e:#}");
+    }
+}
+
+/// Joins, retrying: Synapse can report an invite before the room is ready
+/// to be joined.
+async fn join(room: &Room) -> Result<()> {
+    let mut backoff = Backoff::default();
+    let mut attempt = 0;
+    loop {
+        match room.join().await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 5 => {
+                attempt += 1;
+                tracing::debug!(room = %room.room_id(), "join failed ({e}), retrying");
+                tokio::time::sleep(backoff.next_wait()).await;
+            }
+            Err(e) => bail!(e),
+        }
+    }
+}
+
+/// When the bot joined each room: messages from before that are history and
+/// are never answered.
+fn remember_join(bot: &Bot, room: &RoomId) {
+    let now = MilliSecondsSinceUnixEpoch::now().get().to_string();
+    if let Err(e) = bot.service.store().set_channel_state(CHANNEL, &joined_key(room), &now) {
+        tracing::error!(%room, "remembering the join: {e:#}");
+    }
+}
+
+fn joined_key(room: &RoomId) -> String {
+    format!("joined {room}")
+}
+
+/// Whether an event in `room` is older than the bot's presence there.
+fn from_before_joining(bot: &Bot, room: &RoomId, at: MilliSecondsSinceUnixEpoch) -> bool {
+    if bot.catching_up.load(Ordering::SeqCst) {
+        return true;
+    }
+    let joined = bot
+        .service
+        .store()
+        .channel_state(CHANNEL, &joined_key(room))
+        .ok()
+        .flatten();
+    joined
+        .and_then(|j| j.parse::<u64>().ok())
+        .is_some_and(|j| u64::from(at.get()) < j)
+}
+
+/// A room with the bot and one other member (joined or invited). The
+/// member list is fetched once per room, then kept up to date by sync.
+async fn is_direct(room: &Room) -> bool {
+    match room.members(RoomMemberships::ACTIVE).await {
+        Ok(members) => members.len() <= 2,
+        Err(_) => room.active_members_count() <= 2,
+    }
+}
+
+async fn on_message(event: OriginalSyncRoomMessageEvent, room: Room, Ctx(bot): Ctx<Arc<Bot>>) {
+    if event.sender == bot.own || room.state() != RoomState::Joined {
+        return;
+    }
+    // Notices are what bots send; edits re-send an old message.
+    let MessageType::Text(text) = &event.content.msgtype else {
+        return;
+    };
+    if matches!(event.content.relates_to, Some(Relation::Replacement(_))) {
+        return;
+    }
+    if from_before_joining(&bot, room.room_id(), event.origin_server_ts) {
+        return;
+    }
+    if let Err(e) = handle_message(
+        &bot,
+        &room,
+        &event,
+        &text.body,
+        text.formatted.as_ref().map(|f| f.body.as_str()),
+    )
+    .await
+    {
+        tracing::error!(event = %event.event_id, room = %room.room_id(), "answering: {e:#}");
+    }
+}
+
+async fn handle_message(
+    bot: &Arc<Bot>,
+    room: &Room,
+    event: &OriginalSyncRoomMessageEvent,
+    body: &str,
+    formatted: Option<&str>,
+) -> Result<()> {
+    let direct = is_direct(room).await;
+    let thread_root = match &event.content.relates_to {
+        Some(Relation::Thread(thread)) => Some(thread.event_id.clone()),
+        _ => None,
+    };
+    // Group rooms: a thread (new or continued) per question. Direct chats:
+    // the thread if there is one, else the chat itself.
+    let conversation_key = match (&thread_root, direct) {
+        (Some(root), _) => format!("{} {root}", room.room_id()),
+        (None, true) => room.room_id().to_string(),
+        (None, false) => format!("{} {}", room.room_id(), event.event_id),
+    };
+    let store = bot.service.store();
+    let conversation = store.conversation(CHANNEL, &conversation_key)?;
+    let mentioned = event
+        .content
+        .mentions
+        .as_ref()
+        .is_some_and(|m| m.user_ids.contains(&bot.own))
+        || bot.names.mentioned_in(body, formatted);
+    let in_our_thread = thread_root.is_some() && conversation.is_some();
+    if !(direct || mentioned || in_our_thread) {
+        return Ok(());
+    }
+    let reference = event.event_id.to_string();
+    if store.delivered(CHANNEL, &reference)? {
+        return Ok(());
+    }
+
+    let text = bot.names.strip_address(body).to_owned();
+    let sender = event.sender.to_string();
+    let school = bot.service.directory().by_matrix(&sender).map(|m| m.school.clone());
+    let request = match school {
+        Some(_) => routing::request(&text),
+        // Someone not on the staff list gets the service's polite refusal, on the record.
+        None => Request::Question(text.clone()),
+    };
+    let reply = match (request, school) {
+        (Request::Help, _) => commands::help(),
+        (Request::Policies, Some(school)) => commands::policies(bot.service.engine(), &school),
+        (Request::Source(id), Some(school)) => {
+            let id = id.or_else(|| conversation.as_ref().and_then(|c| c.clause.clone()));
+            commands::source(bot.service.engine(), &school, id.as_deref())
+        }
+        (request, _) => {
+            let question = match request {
+                Request::Question(question) => question,
+                _ => text.clone(),
+            };
+            let asked = routing::in_context(&question, conversation.as_ref().map(|c| c.question.as_str()));
+            let service = bot.service.clone();
+            let reference = reference.clone();
+            let exchange = tokio::task::spawn_blocking(move || {
+                service.answer(&asked, &Who::Matrix(&sender), Channel::Matrix, &reference)
+            })
+            .await??;
+            if let Some(answer) = &exchange.answer {
+                let remembered = Conversation {
+                    question: if routing::leans_on_previous(&question) {
+                        conversation.map_or(question.clone(), |c| c.question)
+                    } else {
+                        question.clone()
+                    },
+                    clause: answer.citations.first().map(|c| c.clause_id.clone()),
+                };
+                store.remember_conversation(CHANNEL, &conversation_key, &remembered)?;
+            }
+            match &exchange.answer {
+                Some(answer) => Reply {
+                    plain: exchange.reply.clone(),
+                    html: policybot_index::render::html(answer),
+                },
+                None => Reply::text(exchange.reply.clone()),
+            }
+        }
+    };
+    let content = RoomMessageEventContent::notice_html(reply.plain, reply.html);
+    let content = if direct {
+        content.make_reply_to(event, ForwardThread::Yes, AddMentions::No)
+    } else {
+        content.make_for_thread(event, ReplyWithinThread::Yes, AddMentions::No)
+    };
+    send(bot, room, content, &reference).await
+}
+
+async fn on_undecryptable(event: OriginalSyncRoomEncryptedEvent, room: Room, Ctx(bot): Ctx<Arc<Bot>>) {
+    if event.sender == bot.own || room.state() != RoomState::Joined {
+        return;
+    }
+    if from_before_joining(&bot, room.room_id(), event.origin_server_ts) {
+        return;
+    }
+    tracing::warn!(event = %event.event_id, room = %room.room_id(), sender = %event.sender, "could not decrypt");
+    // In a group room the message may not even be for the bot: tell each
+    // sender once rather than answer every message.
+    if !is_direct(&room).await {
+        let key = (room.room_id().to_owned(), event.sender.clone());
+        let mut told = bot.told_undecryptable.lock().unwrap_or_else(|p| p.into_inner());
+        if !told.insert(key) {
+            return;
+        }
+    }
+    let reference = format!("undecryptable {}", event.event_id);
+    match bot.service.store().delivered(CHANNEL, &reference) {
+        Ok(false) => {}
+        Ok(true) => return,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            return;
+        }
+    }
+    let content = RoomMessageEventContent::notice_plain(format!("{}: {UNDECRYPTABLE}", event.sender))
+        .add_mentions(Mentions::with_user_ids([event.sender.clone()]));
+    if let Err(e) = send(&bot, &room, content, &reference).await {
+        tracing::error!(room = %room.room_id(), "telling {} their message was unreadable: {e:#}", event.sender);
+    }
+}
+
+/// Most attempts at sending one reply before it is left for the next run
+/// (the sync token has not moved past it, so it comes round again).
+const SEND_ATTEMPTS: usize = 8;
+
+/// Sends a reply, retrying while the homeserver is away, and records its
+/// delivery. The transaction id is derived from the message answered, so a
+/// retried send (even after a restart) is one event on the server.
+async fn send(bot: &Bot, room: &Room, content: RoomMessageEventContent, reference: &str) -> Result<()> {
+    let txn = OwnedTransactionId::from(format!("policybot-{}", &sha256_hex(reference)[..32]));
+    let mut backoff = Backoff::default();
+    let mut attempt = 1;
+    loop {
+        match room.send(content.clone()).with_transaction_id(txn.clone()).await {
+            Ok(_) => break,
+            Err(e) if attempt < SEND_ATTEMPTS && !bot.stopping() && !permanent(&e) => {
+                let wait = backoff.next_wait();
+                tracing::warn!(room = %room.room_id(), "sending a reply failed ({e}); retrying in {}s", wait.as_secs());
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                // Keep the sync token where it is, so the message comes round again.
+                bot.undelivered.store(true, Ordering::SeqCst);
+                bail!("sending the reply to {reference}: {e}");
+            }
+        }
+    }
+    bot.service.store().mark_delivered(CHANNEL, reference)?;
+    Ok(())
+}
+
+/// A refusal the server will repeat however often we ask (not in the room,
+/// forbidden), as opposed to a rate limit or a server that is away.
+fn permanent(error: &matrix_sdk::Error) -> bool {
+    error.as_client_api_error().is_some_and(|e| {
+        let status = e.status_code.as_u16();
+        (400..500).contains(&status) && status != 429
+    })
+}

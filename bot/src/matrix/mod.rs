@@ -1,0 +1,205 @@
+//! The Matrix channel: staff ask in a direct message, or mention the bot in a
+//! staff room, and get the quoted clause back as a notice in the thread.
+//!
+//! Event handlers are registered on one `matrix-sdk` client, like the SDK's
+//! example bots; each is a thin adapter over [`Service::answer`]. The sync
+//! loop keeps its own sync token in the store and moves it on only after
+//! every event in a sync has been handled, so a crash or restart replays the
+//! unhandled events. The audit log (keyed by event id) and the deliveries
+//! table make that replay harmless: a replayed message reuses its recorded
+//! exchange and a delivered reply is not sent again. Replies carry a
+//! transaction id derived from the event id, so even a send that reached the
+//! server just before a crash is not doubled.
+
+mod handlers;
+pub mod routing;
+mod session;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId, ServerName};
+use matrix_sdk::{Client, RoomState};
+use tokio::sync::watch;
+
+use crate::backoff::Backoff;
+use crate::config::Matrix;
+use crate::service::Service;
+use routing::Names;
+
+/// The store's name for this channel (audit events, deliveries, state).
+pub const CHANNEL: &str = "matrix";
+
+/// How long one sync waits on the server for news.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the handlers share.
+pub struct Bot {
+    service: Arc<Service>,
+    own: OwnedUserId,
+    names: Names,
+    allowed_rooms: Vec<String>,
+    allowed_servers: Vec<String>,
+    /// Set while the first sync of a new bot is handled: everything in it is
+    /// history from before the bot was here.
+    catching_up: AtomicBool,
+    /// Set when a reply could not be sent: the sync token then stays put.
+    undelivered: AtomicBool,
+    /// Senders already told in a group room that their message could not be
+    /// decrypted, so the room is not flooded with notices.
+    told_undecryptable: Mutex<HashSet<(OwnedRoomId, OwnedUserId)>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Bot {
+    /// Whether the bot may be in a room: listed by id, or on a listed server
+    /// (the room's own, else the inviter's). With no lists, rooms on the
+    /// bot's own server only.
+    fn room_allowed(&self, room: &RoomId, inviter_server: Option<&ServerName>) -> bool {
+        if self.allowed_rooms.iter().any(|r| r == room.as_str()) {
+            return true;
+        }
+        let server = room.server_name().or(inviter_server);
+        let Some(server) = server else {
+            return false;
+        };
+        if self.allowed_rooms.is_empty() && self.allowed_servers.is_empty() {
+            return server == self.own.server_name();
+        }
+        self.allowed_servers.iter().any(|s| s == server.as_str())
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+}
+
+/// Runs the Matrix channel until `shutdown` turns true. A homeserver that is
+/// down or goes away is retried with backoff; nothing here ends the service.
+pub async fn run(service: Arc<Service>, config: Matrix, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    let state_dir = config
+        .state_dir
+        .clone()
+        .context("[matrix] state_dir is resolved when the config loads")?;
+    let mut backoff = Backoff::default();
+    let client = loop {
+        match session::connect(&config, &state_dir).await {
+            Ok(client) => break client,
+            Err(e) => {
+                let wait = backoff.next_wait();
+                tracing::warn!("matrix: {e:#}; retrying in {}s", wait.as_secs());
+                if sleep_or_stop(wait, &mut shutdown).await {
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let own = client.user_id().context("logged in without a user id")?.to_owned();
+    let display_name = client.account().get_display_name().await.ok().flatten();
+    let bot = Arc::new(Bot {
+        names: Names::new(own.as_str(), display_name.as_deref(), &config.names),
+        own,
+        service: service.clone(),
+        allowed_rooms: config.allowed_rooms.clone(),
+        allowed_servers: config.allowed_servers.clone(),
+        catching_up: AtomicBool::new(false),
+        undelivered: AtomicBool::new(false),
+        told_undecryptable: Mutex::default(),
+        shutdown: shutdown.clone(),
+    });
+    handlers::register(&client, bot.clone());
+    sync_loop(&client, &bot, &mut shutdown).await
+}
+
+async fn sync_loop(client: &Client, bot: &Arc<Bot>, shutdown: &mut watch::Receiver<bool>) -> Result<()> {
+    let store = || bot.service.store();
+    let mut token = store().channel_state(CHANNEL, "since")?;
+    bot.catching_up.store(token.is_none(), Ordering::SeqCst);
+    let mut backoff = Backoff::default();
+    let mut connected = false;
+    loop {
+        let settings = match &token {
+            Some(t) => SyncSettings::default().token(t.clone()),
+            None => SyncSettings::default(),
+        }
+        .timeout(SYNC_TIMEOUT);
+        let result = tokio::select! {
+            result = client.sync_once(settings) => result,
+            _ = shutdown.changed() => return Ok(()),
+        };
+        match result {
+            Ok(_) if bot.undelivered.swap(false, Ordering::SeqCst) => {
+                // A reply did not go out: sync again from the same point
+                // later; what was delivered is not sent twice.
+                let wait = backoff.next_wait();
+                tracing::warn!(
+                    "a reply is undelivered; syncing again from the same point in {}s",
+                    wait.as_secs()
+                );
+                if sleep_or_stop(wait, shutdown).await {
+                    return Ok(());
+                }
+            }
+            Ok(response) => {
+                // Every event in this sync has been handled: move on.
+                store().set_channel_state(CHANNEL, "since", &response.next_batch)?;
+                token = Some(response.next_batch);
+                bot.catching_up.store(false, Ordering::SeqCst);
+                backoff.reset();
+                leave_rooms_not_allowed(client, bot).await;
+                if !connected {
+                    connected = true;
+                    // The line scripts and tests wait for.
+                    println!(
+                        "policybot: matrix connected as {} (device {})",
+                        bot.own,
+                        client.device_id().map(|d| d.as_str()).unwrap_or("?")
+                    );
+                    tracing::info!(user = %bot.own, "matrix connected");
+                }
+            }
+            Err(e) => {
+                let wait = backoff.next_wait();
+                tracing::warn!("matrix sync failed: {e}; retrying in {}s", wait.as_secs());
+                if connected {
+                    connected = false;
+                    println!("policybot: matrix disconnected, retrying");
+                }
+                if sleep_or_stop(wait, shutdown).await {
+                    return Ok(());
+                }
+            }
+        }
+        if bot.stopping() {
+            return Ok(());
+        }
+    }
+}
+
+/// Leaves joined rooms the configuration does not allow (an allow-list that
+/// shrank, or a room joined outside the bot).
+async fn leave_rooms_not_allowed(client: &Client, bot: &Bot) {
+    for room in client.rooms() {
+        // A room id without a server (room version 12) says nothing about
+        // where the room lives; the invite was checked when it came.
+        let judged = room.room_id().server_name().is_some();
+        if room.state() == RoomState::Joined && judged && !bot.room_allowed(room.room_id(), None) {
+            tracing::warn!(room = %room.room_id(), "leaving a room the configuration does not allow");
+            if let Err(e) = room.leave().await {
+                tracing::warn!(room = %room.room_id(), "could not leave: {e}");
+            }
+        }
+    }
+}
+
+/// Sleeps for `wait`; true when shutdown came first.
+async fn sleep_or_stop(wait: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(wait) => *shutdown.borrow(),
+        _ = shutdown.changed() => true,
+    }
+}

@@ -1,0 +1,201 @@
+//! Which messages the bot answers, and what it is asked: pure decisions,
+//! kept apart from the Matrix client so they can be tested without a server.
+
+/// What a member of staff wants from a message addressed to the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Help,
+    Policies,
+    /// `source` (the clause last cited in this conversation) or
+    /// `source <clause id>`.
+    Source(Option<String>),
+    Question(String),
+}
+
+/// How the bot is addressed in a group room: its user id, its display name,
+/// and any configured names.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub user_id: String,
+    /// Lower-case names the bot answers to ("policybot", "policy bot").
+    pub names: Vec<String>,
+}
+
+impl Names {
+    pub fn new(user_id: &str, display_name: Option<&str>, configured: &[String]) -> Names {
+        let localpart = user_id.trim_start_matches('@').split(':').next().unwrap_or_default();
+        let mut names: Vec<String> = [Some(localpart), display_name]
+            .into_iter()
+            .flatten()
+            .chain(configured.iter().map(String::as_str))
+            .map(|n| n.trim().to_lowercase())
+            .filter(|n| !n.is_empty())
+            .collect();
+        // Longest first, so "policy bot" is stripped whole rather than "policy".
+        names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        names.dedup();
+        Names {
+            user_id: user_id.to_owned(),
+            names,
+        }
+    }
+
+    /// Whether `body` (or its HTML) names the bot: its user id, a matrix.to
+    /// pill, or one of its names as a whole word.
+    pub fn mentioned_in(&self, body: &str, formatted: Option<&str>) -> bool {
+        if body.contains(&self.user_id) || formatted.is_some_and(|f| f.contains(&self.user_id)) {
+            return true;
+        }
+        let lower = body.to_lowercase();
+        self.names.iter().any(|n| find_word(&lower, n).is_some())
+    }
+
+    /// The message with the bot's name taken off the front ("policybot: can
+    /// I…", "@policybot can I…", "Policy Bot, can I…").
+    pub fn strip_address<'a>(&self, body: &'a str) -> &'a str {
+        let trimmed = body.trim_start();
+        let lower = trimmed.to_lowercase();
+        let candidates = std::iter::once(self.user_id.to_lowercase())
+            .chain(self.names.iter().map(|n| format!("@{n}")))
+            .chain(self.names.iter().cloned());
+        for name in candidates {
+            if lower.starts_with(&name) && lower.len() >= name.len() && trimmed.is_char_boundary(name.len()) {
+                let rest = &trimmed[name.len()..];
+                if rest.chars().next().is_none_or(|c| !c.is_alphanumeric()) {
+                    return rest.trim_start_matches([':', ',', ' ', '-', '—']).trim();
+                }
+            }
+        }
+        body.trim()
+    }
+}
+
+/// Byte offset of `word` in `text` as a whole word (both already lower-case).
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = text[from..].find(word).map(|p| p + from) {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+        if boundary(before) && boundary(after) {
+            return Some(at);
+        }
+        from = at + word.len();
+    }
+    None
+}
+
+/// Reads a message addressed to the bot as a command or a question.
+pub fn request(text: &str) -> Request {
+    let text = text.trim();
+    let mut words = text.split_whitespace();
+    let first = words
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches(['!', '/'])
+        .to_lowercase();
+    let rest: Vec<&str> = words.collect();
+    match (first.as_str(), rest.as_slice()) {
+        ("help", []) | ("?", []) => Request::Help,
+        ("policies", []) => Request::Policies,
+        ("source", []) => Request::Source(None),
+        ("source", [id]) => Request::Source(Some((*id).to_owned())),
+        _ => Request::Question(text.to_owned()),
+    }
+}
+
+/// Openings of a follow-up that leans on the question before it.
+const FOLLOW_UP_OPENINGS: &[&str] = &[
+    "what about",
+    "how about",
+    "what if",
+    "and ",
+    "and?",
+    "but ",
+    "or ",
+    "same for",
+    "also ",
+    "even ",
+    "does that",
+    "does this",
+    "is that",
+    "is it the same",
+];
+
+/// A follow-up that only makes sense with the conversation's question
+/// ("what about on a school phone?").
+pub fn leans_on_previous(question: &str) -> bool {
+    let lower = question.trim().to_lowercase();
+    let words = lower.split_whitespace().count();
+    words <= 3 || FOLLOW_UP_OPENINGS.iter().any(|o| lower.starts_with(o))
+}
+
+/// The question to ask the engine: a follow-up is read together with the
+/// conversation's last self-contained question.
+pub fn in_context(question: &str, previous: Option<&str>) -> String {
+    match previous {
+        Some(previous) if leans_on_previous(question) => format!("{previous} {question}"),
+        _ => question.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Names {
+        Names::new("@policybot:oakfield.example", Some("Policy Bot"), &[])
+    }
+
+    #[test]
+    fn mentions_are_the_user_id_a_pill_or_a_name_as_a_word() {
+        let n = names();
+        assert!(n.mentioned_in("@policybot:oakfield.example can I…", None));
+        assert!(n.mentioned_in(
+            "Policy Bot: can I…",
+            Some("<a href=\"https://matrix.to/#/@policybot:oakfield.example\">Policy Bot</a>: can I…")
+        ));
+        assert!(n.mentioned_in("hey policybot, can I use WhatsApp?", None));
+        assert!(!n.mentioned_in("the policybots are coming", None));
+        assert!(!n.mentioned_in("can I use WhatsApp on the trip?", None));
+    }
+
+    #[test]
+    fn the_address_comes_off_the_front() {
+        let n = names();
+        assert_eq!(n.strip_address("policybot: can I use WhatsApp?"), "can I use WhatsApp?");
+        assert_eq!(n.strip_address("Policy Bot, can I?"), "can I?");
+        assert_eq!(n.strip_address("@policybot:oakfield.example can I?"), "can I?");
+        assert_eq!(n.strip_address("can policybot tell me?"), "can policybot tell me?");
+        assert_eq!(n.strip_address("policybots?"), "policybots?");
+    }
+
+    #[test]
+    fn commands_and_questions() {
+        assert_eq!(request("help"), Request::Help);
+        assert_eq!(request(" !policies "), Request::Policies);
+        assert_eq!(request("source"), Request::Source(None));
+        assert_eq!(
+            request("source oak/ict/abc"),
+            Request::Source(Some("oak/ict/abc".into()))
+        );
+        assert_eq!(
+            request("help me with WhatsApp"),
+            Request::Question("help me with WhatsApp".into())
+        );
+    }
+
+    #[test]
+    fn follow_ups_are_read_with_the_previous_question() {
+        let previous = Some("Can I use WhatsApp to message parents on a trip?");
+        assert_eq!(
+            in_context("what about on a school phone?", previous),
+            "Can I use WhatsApp to message parents on a trip? what about on a school phone?"
+        );
+        assert_eq!(
+            in_context("Can I take photos of pupils on my own phone?", previous),
+            "Can I take photos of pupils on my own phone?"
+        );
+        assert_eq!(in_context("what about email?", None), "what about email?");
+    }
+}

@@ -1,0 +1,143 @@
+//! What the channels remember between runs, so that each message is answered
+//! exactly once: which replies were delivered, each channel's position in its
+//! stream (the Matrix sync token), and the conversations the bot is part of.
+
+use anyhow::Result;
+use rusqlite::{OptionalExtension, params};
+
+use super::Store;
+use super::audit::{Event, now};
+
+impl Store {
+    /// The exchange (answered, declined or refused) recorded for a channel's
+    /// message, if it was recorded already.
+    pub fn exchange_for(&self, channel: &str, reference: &str) -> Result<Option<Event>> {
+        if reference.is_empty() {
+            return Ok(None);
+        }
+        let id: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT id FROM audit_events
+                 WHERE channel = ?1 AND reference = ?2 AND kind IN ('answered', 'declined', 'refused')
+                 ORDER BY id LIMIT 1",
+                params![channel, reference],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match id {
+            Some(id) => self.event(id),
+            None => Ok(None),
+        }
+    }
+
+    pub fn delivered(&self, channel: &str, reference: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM deliveries WHERE channel = ?1 AND reference = ?2",
+                params![channel, reference],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    pub fn mark_delivered(&self, channel: &str, reference: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO deliveries (channel, reference, at) VALUES (?1, ?2, ?3)",
+            params![channel, reference, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn channel_state(&self, channel: &str, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT value FROM channel_state WHERE channel = ?1 AND key = ?2",
+                params![channel, key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn set_channel_state(&self, channel: &str, key: &str, value: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO channel_state (channel, key, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (channel, key) DO UPDATE SET value = excluded.value",
+            params![channel, key, value],
+        )?;
+        Ok(())
+    }
+
+    /// The conversation the bot answered in under `key`, if any.
+    pub fn conversation(&self, channel: &str, key: &str) -> Result<Option<Conversation>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT question, clause FROM conversations WHERE channel = ?1 AND key = ?2",
+                params![channel, key],
+                |r| {
+                    Ok(Conversation {
+                        question: r.get(0)?,
+                        clause: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Remembers the conversation's latest self-contained question and the
+    /// clause its answer cited.
+    pub fn remember_conversation(&self, channel: &str, key: &str, conversation: &Conversation) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO conversations (channel, key, question, clause, at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (channel, key) DO UPDATE
+             SET question = excluded.question, clause = excluded.clause, at = excluded.at",
+            params![channel, key, conversation.question, conversation.clause, now()],
+        )?;
+        Ok(())
+    }
+}
+
+/// A conversation the bot is part of (see [`Store::conversation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub question: String,
+    pub clause: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Conversation;
+    use crate::store::Store;
+
+    #[test]
+    fn deliveries_state_and_conversations_round_trip() {
+        let store = Store::in_memory().unwrap();
+        assert!(!store.delivered("matrix", "$a").unwrap());
+        store.mark_delivered("matrix", "$a").unwrap();
+        store.mark_delivered("matrix", "$a").unwrap();
+        assert!(store.delivered("matrix", "$a").unwrap());
+        assert!(!store.delivered("email", "$a").unwrap());
+
+        assert_eq!(store.channel_state("matrix", "since").unwrap(), None);
+        store.set_channel_state("matrix", "since", "s1").unwrap();
+        store.set_channel_state("matrix", "since", "s2").unwrap();
+        assert_eq!(store.channel_state("matrix", "since").unwrap().as_deref(), Some("s2"));
+
+        assert_eq!(store.conversation("matrix", "!r $root").unwrap(), None);
+        let first = Conversation {
+            question: "first".into(),
+            clause: Some("a/b/c".into()),
+        };
+        let second = Conversation {
+            question: "second".into(),
+            clause: None,
+        };
+        store.remember_conversation("matrix", "!r $root", &first).unwrap();
+        store.remember_conversation("matrix", "!r $root", &second).unwrap();
+        assert_eq!(store.conversation("matrix", "!r $root").unwrap(), Some(second));
+    }
+}

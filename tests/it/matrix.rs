@@ -1,0 +1,377 @@
+//! The Matrix channel against a real Synapse: a member of staff (a second
+//! matrix-sdk client, driven by the test) asks `policybot serve` in a direct
+//! message, in a group room, in an encrypted room; the bot is restarted, and
+//! then Synapse is. Without Synapse the test is skipped with a note, except
+//! under CI, where it fails.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoom;
+use matrix_sdk::ruma::events::Mentions;
+use matrix_sdk::ruma::events::relation::Thread;
+use matrix_sdk::ruma::events::room::member::MembershipState;
+use matrix_sdk::ruma::events::room::message::{
+    MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
+};
+use matrix_sdk::ruma::{OwnedEventId, OwnedUserId, UserId};
+use matrix_sdk::{Client, Room};
+use serde_json::Value;
+
+use crate::support::{Sandbox, Serve, example_policies, toml_string};
+use crate::synapse::Synapse;
+
+const PASSWORD: &str = "a test password";
+/// How long a reply may take before the test gives up (not a performance
+/// bound: the bench measures latency).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the bot is given to stay quiet where it must.
+const QUIET: Duration = Duration::from_secs(3);
+
+const WHATSAPP: &str = "Can I use WhatsApp to message parents on a school trip?";
+
+#[test]
+fn staff_ask_the_bot_in_matrix() {
+    let Some(synapse) = Synapse::start() else { return };
+    for user in ["policybot", "amira", "tom", "mallory"] {
+        synapse.register(user, PASSWORD);
+    }
+    let s = Sandbox::empty();
+    s.write_config_with(
+        &[("oakfield", &example_policies())],
+        &format!(
+            r#"
+[matrix]
+homeserver = {url}
+user = "@policybot:localhost"
+password = {password}
+state_dir = {state}
+
+[[staff]]
+name = "Amira Shah"
+school = "oakfield"
+role = "Year 4 teacher"
+matrix = "@amira:localhost"
+
+[[staff]]
+name = "Tom Okafor"
+school = "oakfield"
+role = "Designated Safeguarding Lead"
+matrix = "@tom:localhost"
+"#,
+            url = toml_string(&synapse.url),
+            password = toml_string(PASSWORD),
+            state = toml_string(&s.path().join("matrix").to_string_lossy()),
+        ),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(conversation(&synapse, &s));
+}
+
+async fn conversation(synapse: &Synapse, s: &Sandbox) {
+    let mut bot = start_bot(s);
+    let bot_id: OwnedUserId = "@policybot:localhost".try_into().unwrap();
+    let amira = Member::login(&synapse.url, "amira").await;
+    let tom = Member::login(&synapse.url, "tom").await;
+    let mallory = Member::login(&synapse.url, "mallory").await;
+
+    // A direct message gets the clause, quoted, with its citation, as a
+    // notice replying to the question.
+    let dm = amira.client.create_dm(&bot_id).await.expect("creating a DM");
+    amira.wait_for_member(&dm, &bot_id, MembershipState::Join).await;
+    let asked = amira.say(&dm, RoomMessageEventContent::text_plain(WHATSAPP)).await;
+    let reply = amira.reply_to(&asked).await;
+    assert_eq!(reply.sender, bot_id);
+    assert!(reply.notice, "the bot answers with a notice: {reply:?}");
+    assert!(
+        reply.body.contains('“') && reply.body.contains("Oakfield"),
+        "{}",
+        reply.body
+    );
+    let html = reply.html.as_deref().unwrap_or_default();
+    assert!(
+        html.contains("<blockquote>"),
+        "the formatted body quotes the clause: {html}"
+    );
+    let recorded = audit(s, &asked);
+    assert_eq!(recorded["channel"], "matrix");
+    assert_eq!(recorded["asker"], "oakfield:amira-shah");
+    assert!(recorded["kind"] == "answered" || recorded["kind"] == "declined");
+
+    // A follow-up is asked with the question before it.
+    let follow_up = amira
+        .say(
+            &dm,
+            RoomMessageEventContent::text_plain("what about on a school phone?"),
+        )
+        .await;
+    amira.reply_to(&follow_up).await;
+    let question = audit(s, &follow_up)["question"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        question.contains("WhatsApp") && question.contains("school phone"),
+        "{question}"
+    );
+
+    // Commands.
+    let help = amira.say(&dm, RoomMessageEventContent::text_plain("help")).await;
+    assert!(amira.reply_to(&help).await.body.contains("Commands"));
+    let policies = amira.say(&dm, RoomMessageEventContent::text_plain("policies")).await;
+    assert!(amira.reply_to(&policies).await.body.contains("Oakfield"));
+
+    // A group room: silence unless mentioned; mentioned, the answer comes in
+    // a thread, where a follow-up needs no mention.
+    let group = amira.create_room(&[&bot_id, tom.id()]).await;
+    amira.wait_for_member(&group, &bot_id, MembershipState::Join).await;
+    tom.client.join_room_by_id(group.room_id()).await.expect("tom joins");
+    amira.wait_for_member(&group, tom.id(), MembershipState::Join).await;
+    let chatter = amira.say(&group, RoomMessageEventContent::text_plain(WHATSAPP)).await;
+    let mention = RoomMessageEventContent::text_plain(format!("policybot: {WHATSAPP}"))
+        .add_mentions(Mentions::with_user_ids([bot_id.clone()]));
+    let mentioned = amira.say(&group, mention).await;
+    let in_thread = amira.reply_to(&mentioned).await;
+    assert_eq!(
+        in_thread.thread.as_ref(),
+        Some(&mentioned),
+        "the answer starts a thread: {in_thread:?}"
+    );
+    assert!(amira.replies_to(&chatter).is_empty(), "no answer without a mention");
+    let mut source = RoomMessageEventContent::text_plain("source");
+    source.relates_to = Some(Relation::Thread(Thread::plain(mentioned.clone(), in_thread.id.clone())));
+    let source = tom.say(&group, source).await;
+    let full = tom.reply_to(&source).await;
+    assert!(
+        full.body.contains('▶'),
+        "source shows the cited clause among its neighbours: {}",
+        full.body
+    );
+    tokio::time::sleep(QUIET).await;
+    assert!(
+        amira.replies_to(&chatter).is_empty(),
+        "still no answer without a mention"
+    );
+
+    // An encrypted room: the staff client reads the answer.
+    let secret = amira.create_room(&[]).await;
+    secret.enable_encryption().await.expect("enabling encryption");
+    secret.invite_user_by_id(&bot_id).await.expect("inviting the bot");
+    amira.wait_for_member(&secret, &bot_id, MembershipState::Join).await;
+    let encrypted = amira.say(&secret, RoomMessageEventContent::text_plain(WHATSAPP)).await;
+    let decrypted = amira.reply_to(&encrypted).await;
+    assert!(decrypted.encrypted, "the bot answers in the encrypted room encrypted");
+    assert!(decrypted.body.contains('“'), "{}", decrypted.body);
+
+    // An invite from someone not on the staff list is refused.
+    let unknown = mallory.create_room(&[&bot_id]).await;
+    mallory.wait_for_member(&unknown, &bot_id, MembershipState::Leave).await;
+
+    // A restart answers nothing twice, and a message that arrives while the
+    // bot is down is answered once it is back.
+    assert!(bot.stop().success(), "the bot stops cleanly");
+    let while_down = amira
+        .say(
+            &dm,
+            RoomMessageEventContent::text_plain("Can I give pupils my personal mobile number?"),
+        )
+        .await;
+    bot = start_bot(s);
+    amira.reply_to(&while_down).await;
+    tokio::time::sleep(QUIET).await;
+    for question in [
+        &asked,
+        &follow_up,
+        &help,
+        &policies,
+        &mentioned,
+        &encrypted,
+        &while_down,
+    ] {
+        assert_eq!(amira.replies_to(question).len(), 1, "one answer to {question}");
+    }
+
+    // Synapse goes away mid-conversation and comes back: the bot reconnects
+    // and answers, once.
+    synapse.stop();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    synapse.restart();
+    let after = amira
+        .say(
+            &dm,
+            RoomMessageEventContent::text_plain("Can I plug in a memory stick from home?"),
+        )
+        .await;
+    amira.reply_to(&after).await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(amira.replies_to(&after).len(), 1);
+    assert_eq!(amira.replies_to(&asked).len(), 1);
+    assert!(bot.stop().success());
+    let verify = s.run(["audit", "verify"]);
+    verify.assert_success();
+}
+
+fn start_bot(s: &Sandbox) -> Serve {
+    let mut bot = Serve::start(s);
+    bot.wait_for_line("policybot: matrix connected", REPLY_TIMEOUT);
+    bot
+}
+
+/// The exchange the audit log recorded for a Matrix event.
+fn audit(s: &Sandbox, event: &OwnedEventId) -> Value {
+    let listed = s.run(["audit", "list", "--json"]);
+    listed.assert_success();
+    let events = listed.json();
+    let found: Vec<&Value> = events
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|e| e["reference"] == event.as_str())
+        .collect();
+    assert_eq!(found.len(), 1, "one audit event for {event}: {events:#}");
+    found[0].clone()
+}
+
+/// A message as a member of staff's client saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    id: OwnedEventId,
+    sender: OwnedUserId,
+    notice: bool,
+    encrypted: bool,
+    body: String,
+    html: Option<String>,
+    thread: Option<OwnedEventId>,
+    in_reply_to: Option<OwnedEventId>,
+}
+
+/// A member of staff: a matrix-sdk client that keeps syncing, across a
+/// Synapse restart too, and remembers every message it sees.
+struct Member {
+    client: Client,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    sync: tokio::task::JoinHandle<()>,
+}
+
+impl Member {
+    async fn login(url: &str, user: &str) -> Member {
+        let client = Client::builder().homeserver_url(url).build().await.expect("a client");
+        client
+            .matrix_auth()
+            .login_username(user, PASSWORD)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{user} logs in: {e}"));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        client.add_event_handler(move |event: OriginalSyncRoomMessageEvent, room: Room| {
+            let sink = sink.clone();
+            async move {
+                let (body, html, notice) = match &event.content.msgtype {
+                    MessageType::Notice(n) => (n.body.clone(), n.formatted.as_ref().map(|f| f.body.clone()), true),
+                    MessageType::Text(t) => (t.body.clone(), t.formatted.as_ref().map(|f| f.body.clone()), false),
+                    _ => return,
+                };
+                let (thread, in_reply_to) = match &event.content.relates_to {
+                    Some(Relation::Thread(t)) => (
+                        Some(t.event_id.clone()),
+                        t.in_reply_to.as_ref().map(|r| r.event_id.clone()),
+                    ),
+                    Some(Relation::Reply(r)) => (None, Some(r.in_reply_to.event_id.clone())),
+                    _ => (None, None),
+                };
+                let encrypted = room.encryption_state().is_encrypted();
+                sink.lock().unwrap().push(Seen {
+                    id: event.event_id.clone(),
+                    sender: event.sender.clone(),
+                    notice,
+                    encrypted,
+                    body,
+                    html,
+                    thread,
+                    in_reply_to,
+                });
+            }
+        });
+        client.sync_once(SyncSettings::default()).await.expect("first sync");
+        let syncing = client.clone();
+        let sync = tokio::spawn(async move {
+            loop {
+                if let Err(e) = syncing
+                    .sync(SyncSettings::default().timeout(Duration::from_secs(5)))
+                    .await
+                {
+                    tracing_note(&e.to_string());
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        });
+        Member { client, seen, sync }
+    }
+
+    fn id(&self) -> &UserId {
+        self.client.user_id().expect("logged in")
+    }
+
+    async fn create_room(&self, invite: &[&UserId]) -> Room {
+        let mut request = CreateRoom::new();
+        request.invite = invite.iter().map(|u| (*u).to_owned()).collect();
+        self.client.create_room(request).await.expect("creating a room")
+    }
+
+    async fn say(&self, room: &Room, content: RoomMessageEventContent) -> OwnedEventId {
+        room.send(content).await.expect("sending a message").response.event_id
+    }
+
+    /// Waits until `user`'s membership of `room` is `state`.
+    async fn wait_for_member(&self, room: &Room, user: &UserId, state: MembershipState) {
+        let started = Instant::now();
+        loop {
+            let _ = room.sync_members().await;
+            if let Ok(Some(member)) = room.get_member(user).await
+                && *member.membership() == state
+            {
+                return;
+            }
+            assert!(
+                started.elapsed() < REPLY_TIMEOUT,
+                "{user} did not reach {state} in {}",
+                room.room_id()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The first reply to `event` (in a thread or as a reply), waiting for it.
+    async fn reply_to(&self, event: &OwnedEventId) -> Seen {
+        let started = Instant::now();
+        loop {
+            if let Some(reply) = self.replies_to(event).into_iter().next() {
+                return reply;
+            }
+            assert!(started.elapsed() < REPLY_TIMEOUT, "no reply to {event}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn replies_to(&self, event: &OwnedEventId) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.notice && m.in_reply_to.as_ref() == Some(event))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.sync.abort();
+    }
+}
+
+fn tracing_note(message: &str) {
+    eprintln!("staff client sync: {message}");
+}

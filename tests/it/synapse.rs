@@ -1,0 +1,103 @@
+//! A throwaway Synapse homeserver for the Matrix tests, started with the
+//! project's own `scripts/synapse.sh` (PyPI `matrix-synapse`, SQLite, on
+//! 127.0.0.1). The venv is shared between runs (`SYNAPSE_VENV`, else
+//! `target/synapse-venv`): installing takes ~40 s, a start ~3 s.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::support::{in_ci, repo_dir};
+
+pub struct Synapse {
+    dir: TempDir,
+    pub port: u16,
+    pub url: String,
+}
+
+impl Synapse {
+    /// A running Synapse; `None` (with a note) when it cannot start outside
+    /// CI. Under CI it must start: the Matrix tests never skip there.
+    pub fn start() -> Option<Synapse> {
+        let dir = tempfile::Builder::new()
+            .prefix("policybot-synapse-")
+            .tempdir()
+            .expect("temp dir");
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let synapse = Synapse {
+            dir,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        match synapse.script(&["start", &synapse.dir_arg(), &port.to_string()]) {
+            Ok(_) => Some(synapse),
+            Err(e) if in_ci() => panic!("Synapse did not start; CI must run the Matrix tests:\n{e}"),
+            Err(e) => {
+                eprintln!("note: skipping a Matrix test, Synapse did not start:\n{e}");
+                None
+            }
+        }
+    }
+
+    /// Registers a user through the shared-secret admin API.
+    pub fn register(&self, user: &str, password: &str) -> Value {
+        let out = self
+            .script(&["register", &self.dir_arg(), &self.port.to_string(), user, password])
+            .unwrap_or_else(|e| panic!("registering {user}: {e}"));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("register {user} printed {out:?}: {e}"))
+    }
+
+    pub fn stop(&self) {
+        self.script(&["stop", &self.dir_arg()]).expect("stopping Synapse");
+    }
+
+    /// Starts it again on the same port, with the same database.
+    pub fn restart(&self) {
+        self.script(&["start", &self.dir_arg(), &self.port.to_string()])
+            .unwrap_or_else(|e| panic!("restarting Synapse: {e}"));
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("homeserver.log")).unwrap_or_default()
+    }
+
+    fn dir_arg(&self) -> String {
+        self.dir.path().to_string_lossy().into_owned()
+    }
+
+    fn script(&self, args: &[&str]) -> Result<String, String> {
+        let venv = std::env::var_os("SYNAPSE_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo_dir().join("target").join("synapse-venv"));
+        let out = Command::new("bash")
+            .arg(repo_dir().join("scripts").join("synapse.sh"))
+            .args(args)
+            .env("SYNAPSE_VENV", venv)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running scripts/synapse.sh: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "scripts/synapse.sh {} failed ({}):\n{}\n{}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                self.log()
+            ))
+        }
+    }
+}
+
+impl Drop for Synapse {
+    fn drop(&mut self) {
+        let _ = self.script(&["stop", &self.dir_arg()]);
+    }
+}
