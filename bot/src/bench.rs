@@ -230,7 +230,7 @@ fn measure_latency(engine: &Engine, asks: &[(String, &str)]) -> Result<Latency> 
 }
 
 /// Nearest-rank percentile `p` (0–100) of ascending `sorted`; 0 when empty.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -1,6 +1,10 @@
 //! `policybot`: the command-line edge of the answer core. Each subcommand
 //! lives in its own module; this file only parses arguments and dispatches.
 
+// matrix-sdk's futures are deep: proving a spawned sync task is Send needs
+// more than the default limit.
+#![recursion_limit = "256"]
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -10,6 +14,7 @@ mod backoff;
 mod bench;
 mod bench_audit;
 mod bench_dashboard;
+mod bench_matrix;
 mod cmd_ask;
 mod cmd_audit;
 mod cmd_clauses;
@@ -149,6 +154,21 @@ enum Command {
         /// Audit rows to fill the store with (with --dashboard).
         #[arg(long, default_value_t = 100_000)]
         rows: usize,
+        /// Measure question-to-reply latency over a homeserver instead: log
+        /// in as a member of staff and ask a running bot in a direct chat
+        /// (`scripts/bench-matrix.sh` sets everything up).
+        #[arg(long, requires_all = ["matrix_homeserver", "matrix_user", "matrix_bot"])]
+        matrix: bool,
+        #[arg(long)]
+        matrix_homeserver: Option<String>,
+        /// The member of staff who asks (on the bot's staff list).
+        #[arg(long)]
+        matrix_user: Option<String>,
+        #[arg(long, env = "POLICYBOT_BENCH_PASSWORD", hide_env_values = true)]
+        matrix_password: Option<String>,
+        /// The bot's user id.
+        #[arg(long)]
+        matrix_bot: Option<String>,
         /// Events to append (with --audit).
         #[arg(long, default_value_t = 20_000)]
         events: usize,
@@ -256,8 +276,21 @@ fn main() -> Result<()> {
             events,
             threads,
             json,
+            matrix,
+            matrix_homeserver,
+            matrix_user,
+            matrix_password,
+            matrix_bot,
         } => {
-            if dashboard {
+            if matrix {
+                let target = bench_matrix::Target {
+                    homeserver: matrix_homeserver.unwrap_or_default(),
+                    user: matrix_user.unwrap_or_default(),
+                    password: matrix_password.context("--matrix-password (or POLICYBOT_BENCH_PASSWORD) is needed")?,
+                    bot: matrix_bot.unwrap_or_default(),
+                };
+                bench_matrix::run(&target, questions, json)
+            } else if dashboard {
                 bench_dashboard::run(rows, 50, json)
             } else if audit {
                 bench_audit::run(events, threads, json)

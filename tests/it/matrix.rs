@@ -207,9 +207,50 @@ async fn conversation(synapse: &Synapse, s: &Sandbox) {
     tokio::time::sleep(QUIET).await;
     assert_eq!(amira.replies_to(&after).len(), 1);
     assert_eq!(amira.replies_to(&asked).len(), 1);
+
+    // Rate limited by the homeserver (M_LIMIT_EXCEEDED with retry_after_ms),
+    // the bot waits as told and every question still gets one answer.
+    limit_messages(synapse, "@policybot:localhost").await;
+    let mut burst = Vec::new();
+    for question in [WHATSAPP, "Can I plug in a memory stick from home?", "help"] {
+        burst.push(amira.say(&dm, RoomMessageEventContent::text_plain(question)).await);
+    }
+    for question in &burst {
+        amira.reply_to(question).await;
+    }
+    tokio::time::sleep(QUIET).await;
+    for question in &burst {
+        assert_eq!(amira.replies_to(question).len(), 1, "one answer to {question}");
+    }
+    assert!(
+        synapse.log().contains("LimitExceeded") || synapse.log().contains("Ratelimit"),
+        "the homeserver did rate-limit the bot"
+    );
+
     assert!(bot.stop().success());
     let verify = s.run(["audit", "verify"]);
     verify.assert_success();
+}
+
+/// Lets `user` send one message a second, with no burst, through Synapse's admin
+/// API (as a throwaway admin account).
+async fn limit_messages(synapse: &Synapse, user: &str) {
+    let admin = synapse.register_admin("ratelimit-admin", PASSWORD);
+    let token = admin["access_token"].as_str().expect("an admin token");
+    let url = format!("{}/_synapse/admin/v1/users/{user}/override_ratelimit", synapse.url);
+    let response = matrix_sdk::reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(token)
+        .body(r#"{"messages_per_second": 1, "burst_count": 1}"#)
+        .send()
+        .await
+        .expect("setting a rate limit");
+    let status = response.status();
+    assert!(
+        status.is_success(),
+        "override_ratelimit: {status} {}",
+        response.text().await.unwrap_or_default()
+    );
 }
 
 fn start_bot(s: &Sandbox) -> Serve {

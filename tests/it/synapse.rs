@@ -53,6 +53,21 @@ impl Synapse {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("register {user} printed {out:?}: {e}"))
     }
 
+    /// Registers a server admin, for admin API calls.
+    pub fn register_admin(&self, user: &str, password: &str) -> Value {
+        let out = self
+            .script(&[
+                "register",
+                &self.dir_arg(),
+                &self.port.to_string(),
+                user,
+                password,
+                "admin",
+            ])
+            .unwrap_or_else(|e| panic!("registering {user}: {e}"));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("register {user} printed {out:?}: {e}"))
+    }
+
     pub fn stop(&self) {
         self.script(&["stop", &self.dir_arg()]).expect("stopping Synapse");
     }

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use crate::backoff::Backoff;
 use crate::config::Matrix;
 use crate::service::Service;
-use routing::Names;
+use routing::{AllowList, Names};
 
 /// The store's name for this channel (audit events, deliveries, state).
 pub const CHANNEL: &str = "matrix";
@@ -42,8 +42,7 @@ pub struct Bot {
     service: Arc<Service>,
     own: OwnedUserId,
     names: Names,
-    allowed_rooms: Vec<String>,
-    allowed_servers: Vec<String>,
+    allowed: AllowList,
     /// Set while the first sync of a new bot is handled: everything in it is
     /// history from before the bot was here.
     catching_up: AtomicBool,
@@ -56,21 +55,12 @@ pub struct Bot {
 }
 
 impl Bot {
-    /// Whether the bot may be in a room: listed by id, or on a listed server
-    /// (the room's own, else the inviter's). With no lists, rooms on the
-    /// bot's own server only.
     fn room_allowed(&self, room: &RoomId, inviter_server: Option<&ServerName>) -> bool {
-        if self.allowed_rooms.iter().any(|r| r == room.as_str()) {
-            return true;
-        }
-        let server = room.server_name().or(inviter_server);
-        let Some(server) = server else {
-            return false;
-        };
-        if self.allowed_rooms.is_empty() && self.allowed_servers.is_empty() {
-            return server == self.own.server_name();
-        }
-        self.allowed_servers.iter().any(|s| s == server.as_str())
+        self.allowed.allows(
+            room.as_str(),
+            room.server_name().map(ServerName::as_str),
+            inviter_server.map(ServerName::as_str),
+        )
     }
 
     fn stopping(&self) -> bool {
@@ -100,12 +90,16 @@ pub async fn run(service: Arc<Service>, config: Matrix, mut shutdown: watch::Rec
     };
     let own = client.user_id().context("logged in without a user id")?.to_owned();
     let display_name = client.account().get_display_name().await.ok().flatten();
+    let allowed = AllowList {
+        rooms: config.allowed_rooms.clone(),
+        servers: config.allowed_servers.clone(),
+        own_server: own.server_name().to_string(),
+    };
     let bot = Arc::new(Bot {
         names: Names::new(own.as_str(), display_name.as_deref(), &config.names),
         own,
         service: service.clone(),
-        allowed_rooms: config.allowed_rooms.clone(),
-        allowed_servers: config.allowed_servers.clone(),
+        allowed,
         catching_up: AtomicBool::new(false),
         undelivered: AtomicBool::new(false),
         told_undecryptable: Mutex::default(),

@@ -70,6 +70,31 @@ impl Names {
     }
 }
 
+/// Where the bot may be: rooms listed by id, rooms on listed servers (the
+/// room's own server, else the inviter's: newer room ids name no server);
+/// with no lists, rooms on the bot's own server only.
+#[derive(Debug, Clone)]
+pub struct AllowList {
+    pub rooms: Vec<String>,
+    pub servers: Vec<String>,
+    pub own_server: String,
+}
+
+impl AllowList {
+    pub fn allows(&self, room: &str, room_server: Option<&str>, inviter_server: Option<&str>) -> bool {
+        if self.rooms.iter().any(|r| r == room) {
+            return true;
+        }
+        let Some(server) = room_server.or(inviter_server) else {
+            return false;
+        };
+        if self.rooms.is_empty() && self.servers.is_empty() {
+            return server == self.own_server;
+        }
+        self.servers.iter().any(|s| s == server)
+    }
+}
+
 /// Byte offset of `word` in `text` as a whole word (both already lower-case).
 fn find_word(text: &str, word: &str) -> Option<usize> {
     let mut from = 0;
@@ -168,6 +193,30 @@ mod tests {
         assert_eq!(n.strip_address("@policybot:oakfield.example can I?"), "can I?");
         assert_eq!(n.strip_address("can policybot tell me?"), "can policybot tell me?");
         assert_eq!(n.strip_address("policybots?"), "policybots?");
+    }
+
+    #[test]
+    fn rooms_are_allowed_by_id_or_server_else_the_bots_own_server() {
+        let own_only = AllowList {
+            rooms: vec![],
+            servers: vec![],
+            own_server: "oakfield.example".into(),
+        };
+        assert!(own_only.allows("!a:oakfield.example", Some("oakfield.example"), None));
+        assert!(!own_only.allows("!a:evil.example", Some("evil.example"), Some("oakfield.example")));
+        assert!(own_only.allows("!v12room", None, Some("oakfield.example")));
+        assert!(!own_only.allows("!v12room", None, None), "nothing to judge by: refused");
+        let listed = AllowList {
+            rooms: vec!["!staff:partner.example".into()],
+            servers: vec!["trust.example".into()],
+            own_server: "oakfield.example".into(),
+        };
+        assert!(listed.allows("!staff:partner.example", Some("partner.example"), None));
+        assert!(listed.allows("!x:trust.example", Some("trust.example"), None));
+        assert!(
+            !listed.allows("!x:oakfield.example", Some("oakfield.example"), None),
+            "with lists, only what they name"
+        );
     }
 
     #[test]

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Matrix question-to-reply latency, end to end on this machine: starts a
+# throwaway Synapse (scripts/synapse.sh), registers the bot and a member of
+# staff, runs `policybot serve` on the example school with the Matrix channel,
+# and times QUESTIONS questions asked in a direct chat (default 200).
+#
+#   scripts/bench-matrix.sh [QUESTIONS] [--json]
+#
+# Builds the release binary first. Everything lives in a temp dir, removed at
+# the end. Env: SYNAPSE_VENV (default target/synapse-venv), PORT (default 18449).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+questions="${1:-200}"
+json="${2:-}"
+port="${PORT:-18449}"
+export SYNAPSE_VENV="${SYNAPSE_VENV:-$repo/target/synapse-venv}"
+work="$(mktemp -d /tmp/policybot-bench-matrix.XXXXXX)"
+serve_pid=""
+cleanup() {
+    [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null || true
+    "$repo/scripts/synapse.sh" stop "$work/synapse" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+cargo build --release --quiet --bin policybot --manifest-path "$repo/Cargo.toml"
+bin="$repo/target/release/policybot"
+
+url="$("$repo/scripts/synapse.sh" start "$work/synapse" "$port")"
+password="bench-$(date +%s)"
+for user in policybot amira; do
+    "$repo/scripts/synapse.sh" register "$work/synapse" "$port" "$user" "$password" >/dev/null
+done
+
+cat > "$work/policybot.toml" <<TOML
+index_dir = "$work/index"
+store = "$work/policybot.sqlite3"
+
+[matrix]
+homeserver = "$url"
+user = "@policybot:localhost"
+password = "$password"
+state_dir = "$work/matrix"
+
+[[school]]
+id = "oakfield"
+name = "Oakfield Primary School"
+policies = "$repo/policies/oakfield"
+
+[[staff]]
+name = "Amira Shah"
+school = "oakfield"
+role = "Year 4 teacher"
+matrix = "@amira:localhost"
+TOML
+
+"$bin" --config "$work/policybot.toml" serve --bind 127.0.0.1:0 > "$work/serve.out" 2> "$work/serve.log" &
+serve_pid=$!
+for _ in $(seq 120); do
+    grep -q "policybot: matrix connected" "$work/serve.out" 2>/dev/null && break
+    kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.log" >&2; echo "policybot serve exited" >&2; exit 1; }
+    sleep 0.5
+done
+grep -q "policybot: matrix connected" "$work/serve.out" || { cat "$work/serve.log" >&2; echo "the bot did not connect" >&2; exit 1; }
+
+POLICYBOT_BENCH_PASSWORD="$password" "$bin" bench --matrix --matrix-homeserver "$url" \
+    --matrix-user @amira:localhost --matrix-bot @policybot:localhost --questions "$questions" $json
