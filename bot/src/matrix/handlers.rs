@@ -223,20 +223,17 @@ async fn handle_message(
                 Request::Question(question) => question,
                 _ => text.clone(),
             };
-            let asked = routing::in_context(&question, conversation.as_ref().map(|c| c.question.as_str()));
+            let read = routing::in_context(&question, conversation.as_ref().map(|c| c.question.as_str()));
             let service = bot.service.clone();
             let reference = reference.clone();
+            let asked = read.asked;
             let exchange = tokio::task::spawn_blocking(move || {
                 service.answer(&asked, &Who::Matrix(&sender), Channel::Matrix, &reference)
             })
             .await??;
             if let Some(answer) = &exchange.answer {
                 let remembered = Conversation {
-                    question: if routing::leans_on_previous(&question) {
-                        conversation.map_or(question.clone(), |c| c.question)
-                    } else {
-                        question.clone()
-                    },
+                    question: read.topic,
                     clause: answer.citations.first().map(|c| c.clause_id.clone()),
                 };
                 store.remember_conversation(CHANNEL, &conversation_key, &remembered)?;

@@ -149,18 +149,33 @@ const FOLLOW_UP_OPENINGS: &[&str] = &[
 
 /// A follow-up that only makes sense with the conversation's question
 /// ("what about on a school phone?").
-pub fn leans_on_previous(question: &str) -> bool {
+fn leans_on_previous(question: &str) -> bool {
     let lower = question.trim().to_lowercase();
     let words = lower.split_whitespace().count();
     words <= 3 || FOLLOW_UP_OPENINGS.iter().any(|o| lower.starts_with(o))
 }
 
-/// The question to ask the engine: a follow-up is read together with the
-/// conversation's last self-contained question.
-pub fn in_context(question: &str, previous: Option<&str>) -> String {
+/// A question read in its conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InContext {
+    /// What the engine is asked: a follow-up together with the question
+    /// before it.
+    pub asked: String,
+    /// The conversation's self-contained question from now on: this one,
+    /// unless it was a follow-up leaning on the one before.
+    pub topic: String,
+}
+
+pub fn in_context(question: &str, previous: Option<&str>) -> InContext {
     match previous {
-        Some(previous) if leans_on_previous(question) => format!("{previous} {question}"),
-        _ => question.to_owned(),
+        Some(previous) if leans_on_previous(question) => InContext {
+            asked: format!("{previous} {question}"),
+            topic: previous.to_owned(),
+        },
+        _ => InContext {
+            asked: question.to_owned(),
+            topic: question.to_owned(),
+        },
     }
 }
 
@@ -236,15 +251,21 @@ mod tests {
 
     #[test]
     fn follow_ups_are_read_with_the_previous_question() {
-        let previous = Some("Can I use WhatsApp to message parents on a trip?");
+        let whatsapp = "Can I use WhatsApp to message parents on a trip?";
+        let previous = Some(whatsapp);
+        let follow_up = in_context("what about on a school phone?", previous);
         assert_eq!(
-            in_context("what about on a school phone?", previous),
+            follow_up.asked,
             "Can I use WhatsApp to message parents on a trip? what about on a school phone?"
         );
+        assert_eq!(follow_up.topic, whatsapp, "the conversation keeps its question");
+        let new_topic = in_context("Can I take photos of pupils on my own phone?", previous);
+        assert_eq!(new_topic.asked, "Can I take photos of pupils on my own phone?");
+        assert_eq!(new_topic.topic, new_topic.asked);
+        let alone = in_context("what about email?", None);
         assert_eq!(
-            in_context("Can I take photos of pupils on my own phone?", previous),
-            "Can I take photos of pupils on my own phone?"
+            (alone.asked.as_str(), alone.topic.as_str()),
+            ("what about email?", "what about email?")
         );
-        assert_eq!(in_context("what about email?", None), "what about email?");
     }
 }
