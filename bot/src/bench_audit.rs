@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::Result;
 use serde_json::json;
 
+use crate::bench::percentile;
 use crate::load::bar;
 use crate::store::Store;
 use crate::store::audit::{Kind, NewEvent};
@@ -72,7 +73,7 @@ pub fn run(events: usize, threads: usize, json: bool) -> Result<()> {
     let concurrent = latencies.len() as f64 / started.elapsed().as_secs_f64();
     progress.finish_and_clear();
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1];
+    let pct = |p: f64| percentile(&latencies, p);
 
     let verification = store.verify()?;
     let intact = verification.broken.is_none();
@@ -84,7 +85,7 @@ pub fn run(events: usize, threads: usize, json: bool) -> Result<()> {
                 "threads": threads,
                 "sequential_events_per_sec": sequential.round(),
                 "concurrent_events_per_sec": concurrent.round(),
-                "concurrent_append_ms": {"p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99)},
+                "concurrent_append_ms": {"p50": pct(50.0), "p95": pct(95.0), "p99": pct(99.0)},
                 "chain_intact": intact,
                 "stored": verification.events,
                 "target_events_per_sec": TARGET_EVENTS_PER_SEC,
@@ -96,9 +97,9 @@ pub fn run(events: usize, threads: usize, json: bool) -> Result<()> {
         println!("  one writer, one event per transaction: {sequential:.0} events/s");
         println!(
             "  {threads} threads through group commit: {concurrent:.0} events/s (append p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms)",
-            pct(0.50),
-            pct(0.95),
-            pct(0.99)
+            pct(50.0),
+            pct(95.0),
+            pct(99.0)
         );
         println!(
             "  chain after the run: {} events, {}",

@@ -12,6 +12,7 @@ use policybot_index::corpus::policy_from_bytes;
 use policybot_index::{ClauseIndex, Engine, Settings, Thesaurus};
 use serde_json::json;
 
+use crate::bench::percentile;
 use crate::config::DEFAULT_THESAURUS;
 use crate::dashboard::{self, AppState};
 use crate::directory::Directory;
@@ -129,8 +130,7 @@ pub fn run(rows: usize, requests: usize, json: bool) -> Result<()> {
             times.push(ms);
         }
         times.sort_by(f64::total_cmp);
-        let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
-        results.push((*page, pct(0.5), pct(0.95)));
+        results.push((*page, percentile(&times, 50.0), percentile(&times, 95.0)));
     }
     let _ = stop.send(());
     runtime.block_on(server)??;
