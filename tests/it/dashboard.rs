@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::support::{BIN, STAFF, Sandbox, Serve, example_policies, in_ci, repo_dir, write};
+use crate::support::{STAFF, Sandbox, Serve, example_policies, in_ci, repo_dir, write};
 
 const USER: &str = "hannah";
 const PASSWORD: &str = "correct horse battery";
@@ -43,7 +43,7 @@ fn the_esafety_lead_reviews_answers_in_the_browser() {
 
     let s = Sandbox::empty();
     s.write_config_with(&[("oakfield", &example_policies())], STAFF);
-    add_user(&s, USER, "esafety-lead", PASSWORD);
+    s.add_user(USER, "esafety-lead", PASSWORD);
     s.run(["ask", "--as", "A.Shah@oakfield.example", WHATSAPP])
         .assert_success();
     s.run(["ask", PARKING]).assert_success();
@@ -468,30 +468,6 @@ fn screenshot_dir(s: &Sandbox) -> PathBuf {
     };
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     dir
-}
-
-/// `policybot user add NAME --role ROLE` with the password on standard input.
-fn add_user(s: &Sandbox, name: &str, role: &str, password: &str) {
-    let mut child = Command::new(BIN)
-        .args(["--config", s.config_path().to_str().unwrap()])
-        .args(["user", "add", name, "--role", role])
-        .current_dir(s.path())
-        .env_remove("POLICYBOT_CONFIG")
-        .env_remove("POLICYBOT_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting policybot user add");
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.starts_with(&format!("added {name} ({role}")),
-        "user add: {:?}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// chromedriver on a free loopback port, in its own process group so that the

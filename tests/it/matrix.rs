@@ -26,6 +26,8 @@ const PASSWORD: &str = "a test password";
 /// How long a reply may take before the test gives up (not a performance
 /// bound: the bench measures latency).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the bot may take to finish what it is doing when told to stop.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the bot is given to stay quiet where it must.
 const QUIET: Duration = Duration::from_secs(3);
 
@@ -83,7 +85,7 @@ async fn conversation(synapse: &Synapse, s: &Sandbox) {
     // notice replying to the question.
     let dm = amira.client.create_dm(&bot_id).await.expect("creating a DM");
     amira.wait_for_member(&dm, &bot_id, MembershipState::Join).await;
-    let asked = amira.say(&dm, RoomMessageEventContent::text_plain(WHATSAPP)).await;
+    let asked = amira.say_text(&dm, WHATSAPP).await;
     let reply = amira.reply_to(&asked).await;
     assert_eq!(reply.sender, bot_id);
     assert!(reply.notice, "the bot answers with a notice: {reply:?}");
@@ -103,12 +105,7 @@ async fn conversation(synapse: &Synapse, s: &Sandbox) {
     assert!(recorded["kind"] == "answered" || recorded["kind"] == "declined");
 
     // A follow-up is asked with the question before it.
-    let follow_up = amira
-        .say(
-            &dm,
-            RoomMessageEventContent::text_plain("what about on a school phone?"),
-        )
-        .await;
+    let follow_up = amira.say_text(&dm, "what about on a school phone?").await;
     amira.reply_to(&follow_up).await;
     let question = audit(s, &follow_up)["question"].as_str().unwrap_or_default().to_owned();
     assert!(
@@ -117,9 +114,9 @@ async fn conversation(synapse: &Synapse, s: &Sandbox) {
     );
 
     // Commands.
-    let help = amira.say(&dm, RoomMessageEventContent::text_plain("help")).await;
+    let help = amira.say_text(&dm, "help").await;
     assert!(amira.reply_to(&help).await.body.contains("Commands"));
-    let policies = amira.say(&dm, RoomMessageEventContent::text_plain("policies")).await;
+    let policies = amira.say_text(&dm, "policies").await;
     assert!(amira.reply_to(&policies).await.body.contains("Oakfield"));
 
     // A group room: silence unless mentioned; mentioned, the answer comes in
@@ -128,7 +125,7 @@ async fn conversation(synapse: &Synapse, s: &Sandbox) {
     amira.wait_for_member(&group, &bot_id, MembershipState::Join).await;
     tom.client.join_room_by_id(group.room_id()).await.expect("tom joins");
     amira.wait_for_member(&group, tom.id(), MembershipState::Join).await;
-    let chatter = amira.say(&group, RoomMessageEventContent::text_plain(WHATSAPP)).await;
+    let chatter = amira.say_text(&group, WHATSAPP).await;
     let mention = RoomMessageEventContent::text_plain(format!("policybot: {WHATSAPP}"))
         .add_mentions(Mentions::with_user_ids([bot_id.clone()]));
     let mentioned = amira.say(&group, mention).await;
@@ -159,7 +156,7 @@ async fn conversation(synapse: &Synapse, s: &Sandbox) {
     secret.enable_encryption().await.expect("enabling encryption");
     secret.invite_user_by_id(&bot_id).await.expect("inviting the bot");
     amira.wait_for_member(&secret, &bot_id, MembershipState::Join).await;
-    let encrypted = amira.say(&secret, RoomMessageEventContent::text_plain(WHATSAPP)).await;
+    let encrypted = amira.say_text(&secret, WHATSAPP).await;
     let decrypted = amira.reply_to(&encrypted).await;
     assert!(decrypted.encrypted, "the bot answers in the encrypted room encrypted");
     assert!(decrypted.body.contains('“'), "{}", decrypted.body);
@@ -170,12 +167,9 @@ async fn conversation(synapse: &Synapse, s: &Sandbox) {
 
     // A restart answers nothing twice, and a message that arrives while the
     // bot is down is answered once it is back.
-    assert!(bot.stop().success(), "the bot stops cleanly");
+    assert!(bot.stop_within(STOP_TIMEOUT).success(), "the bot stops cleanly");
     let while_down = amira
-        .say(
-            &dm,
-            RoomMessageEventContent::text_plain("Can I give pupils my personal mobile number?"),
-        )
+        .say_text(&dm, "Can I give pupils my personal mobile number?")
         .await;
     bot = start_bot(s);
     amira.reply_to(&while_down).await;
@@ -197,12 +191,7 @@ async fn conversation(synapse: &Synapse, s: &Sandbox) {
     synapse.stop();
     tokio::time::sleep(Duration::from_secs(2)).await;
     synapse.restart();
-    let after = amira
-        .say(
-            &dm,
-            RoomMessageEventContent::text_plain("Can I plug in a memory stick from home?"),
-        )
-        .await;
+    let after = amira.say_text(&dm, "Can I plug in a memory stick from home?").await;
     amira.reply_to(&after).await;
     tokio::time::sleep(QUIET).await;
     assert_eq!(amira.replies_to(&after).len(), 1);
@@ -213,7 +202,7 @@ async fn conversation(synapse: &Synapse, s: &Sandbox) {
     limit_messages(synapse, "@policybot:localhost").await;
     let mut burst = Vec::new();
     for question in [WHATSAPP, "Can I plug in a memory stick from home?", "help"] {
-        burst.push(amira.say(&dm, RoomMessageEventContent::text_plain(question)).await);
+        burst.push(amira.say_text(&dm, question).await);
     }
     for question in &burst {
         amira.reply_to(question).await;
@@ -227,7 +216,7 @@ async fn conversation(synapse: &Synapse, s: &Sandbox) {
         "the homeserver did rate-limit the bot"
     );
 
-    assert!(bot.stop().success());
+    assert!(bot.stop_within(STOP_TIMEOUT).success());
     let verify = s.run(["audit", "verify"]);
     verify.assert_success();
 }
@@ -359,6 +348,10 @@ impl Member {
         let mut request = CreateRoom::new();
         request.invite = invite.iter().map(|u| (*u).to_owned()).collect();
         self.client.create_room(request).await.expect("creating a room")
+    }
+
+    async fn say_text(&self, room: &Room, text: &str) -> OwnedEventId {
+        self.say(room, RoomMessageEventContent::text_plain(text)).await
     }
 
     async fn say(&self, room: &Room, content: RoomMessageEventContent) -> OwnedEventId {

@@ -1,21 +1,11 @@
 //! `policybot serve` as a process: ready line, retention applied at start,
 //! HTML escaping of what staff typed, and a clean stop on SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{BIN, Sandbox, example_policies, read, write};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::support::{Sandbox, Serve, example_policies, read, write};
 
 /// One HTTP/1.1 request; the raw response.
 fn http(addr: &str, request: &str) -> String {
@@ -35,49 +25,13 @@ fn serve_escapes_what_staff_typed_applies_retention_and_stops_cleanly_on_sigterm
         &s.config_path(),
         format!("retention_days = 0\n{}", read(&s.config_path())),
     );
-    let mut add = Command::new(BIN)
-        .args([
-            "--config",
-            s.config_path().to_str().unwrap(),
-            "user",
-            "add",
-            "hannah",
-            "--role",
-            "esafety-lead",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    add.stdin.take().unwrap().write_all(b"a long test password\n").unwrap();
-    assert!(add.wait().unwrap().success());
+    s.add_user("hannah", "esafety-lead", "a long test password");
     let old = "Can I use WhatsApp to message parents?";
     s.run(["ask", old]).assert_success();
     std::thread::sleep(Duration::from_millis(20));
 
-    let mut child = Command::new(BIN)
-        .args([
-            "--config",
-            s.config_path().to_str().unwrap(),
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting policybot serve");
-    let stdout = child.stdout.take().unwrap();
-    let mut server = Server(child);
-    let mut ready = String::new();
-    BufReader::new(stdout).read_line(&mut ready).unwrap();
-    let addr = ready
-        .trim()
-        .strip_prefix("policybot: dashboard on http://")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("no ready line: {ready:?}"))
-        .to_owned();
+    let server = Serve::start(&s);
+    let addr = server.addr.to_string();
 
     // Retention ran at start: the question asked before is redacted, and the
     // chain still verifies.
@@ -128,20 +82,6 @@ fn serve_escapes_what_staff_typed_applies_retention_and_stops_cleanly_on_sigterm
     );
 
     // SIGTERM: the server finishes and exits with success.
-    // SAFETY: sending a signal to our own child process.
-    unsafe {
-        libc::kill(server.0.id() as libc::pid_t, libc::SIGTERM);
-    }
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "serve did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = server.stop_within(Duration::from_secs(10));
     assert!(status.success(), "serve exited with {status}");
 }

@@ -284,6 +284,32 @@ impl Sandbox {
         self.path().join("store.sqlite3")
     }
 
+    /// A dashboard account, made with `policybot user add` (password on
+    /// standard input).
+    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+        use std::io::Write;
+        let mut child = Command::new(BIN)
+            .args(["--config", self.config_path().to_str().unwrap()])
+            .args(["user", "add", name, "--role", role])
+            .current_dir(self.path())
+            .env_remove("POLICYBOT_CONFIG")
+            .env_remove("POLICYBOT_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting policybot user add");
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.starts_with(&format!("added {name} ({role}")),
+            "user add: {:?}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Writes the config: the index and store inside the sandbox, one
     /// `[[school]]` per entry, then `extra` TOML (staff entries…).
     pub fn write_config(&self, schools: &[(&str, &Path)]) {
@@ -436,13 +462,25 @@ impl Serve {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Asks the service to stop (SIGTERM) and waits for it.
-    pub fn stop(mut self) -> std::process::ExitStatus {
+    /// Asks the service to stop (SIGTERM) and waits up to `timeout` for it
+    /// to exit.
+    pub fn stop_within(mut self, timeout: std::time::Duration) -> std::process::ExitStatus {
         // SAFETY: kill(2) on the child this struct started and still owns.
         unsafe {
             libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
         }
-        self.child.wait().expect("waiting for policybot serve")
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for policybot serve") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "policybot serve did not stop within {timeout:?} of SIGTERM\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 

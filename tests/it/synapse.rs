@@ -47,25 +47,24 @@ impl Synapse {
 
     /// Registers a user through the shared-secret admin API.
     pub fn register(&self, user: &str, password: &str) -> Value {
-        let out = self
-            .script(&["register", &self.dir_arg(), &self.port.to_string(), user, password])
-            .unwrap_or_else(|e| panic!("registering {user}: {e}"));
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("register {user} printed {out:?}: {e}"))
+        self.register_with(&[user, password])
     }
 
     /// Registers a server admin, for admin API calls.
     pub fn register_admin(&self, user: &str, password: &str) -> Value {
+        self.register_with(&[user, password, "admin"])
+    }
+
+    fn register_with(&self, details: &[&str]) -> Value {
+        let (dir, port) = (self.dir_arg(), self.port.to_string());
+        let args: Vec<&str> = ["register", dir.as_str(), port.as_str()]
+            .into_iter()
+            .chain(details.iter().copied())
+            .collect();
         let out = self
-            .script(&[
-                "register",
-                &self.dir_arg(),
-                &self.port.to_string(),
-                user,
-                password,
-                "admin",
-            ])
-            .unwrap_or_else(|e| panic!("registering {user}: {e}"));
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("register {user} printed {out:?}: {e}"))
+            .script(&args)
+            .unwrap_or_else(|e| panic!("registering {}: {e}", details[0]));
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("register {} printed {out:?}: {e}", details[0]))
     }
 
     pub fn stop(&self) {
