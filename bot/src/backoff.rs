@@ -1,8 +1,11 @@
-//! Waiting between retries when a server is away: doubling from a second up
+//! Waiting between retries when a server is away, and waiting that ends
+//! early when the service stops: doubling from a second up
 //! to a minute, so a homeserver that comes back is found quickly and one that
 //! stays down is not hammered.
 
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 const FIRST: Duration = Duration::from_secs(1);
 const MOST: Duration = Duration::from_secs(60);
@@ -30,6 +33,20 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.next = FIRST;
     }
+}
+
+/// Sleeps for `wait`; true when shutdown came first (or nobody can send it
+/// any more).
+pub async fn sleep_or_stop(wait: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(wait) => *shutdown.borrow(),
+        _ = shutdown.changed() => true,
+    }
+}
+
+/// Resolves once shutdown is asked for.
+pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|&stop| stop).await;
 }
 
 #[cfg(test)]

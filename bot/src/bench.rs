@@ -978,6 +978,31 @@ fn typo(rng: &mut Rng, question: &str) -> String {
     words.join(" ")
 }
 
+/// Questions staff ask, varied so the bot does real work for each (the
+/// channel benches).
+pub const STAFF_QUESTIONS: &[&str] = &[
+    "Can I use WhatsApp to message parents on a school trip?",
+    "Can I give pupils my personal mobile number?",
+    "Can I plug in a memory stick from home?",
+    "Can I take photos of pupils on my own phone?",
+    "Can I use my personal email to contact parents?",
+    "Who do I tell if a pupil sees something upsetting online?",
+    "Can I install software on my school laptop?",
+    "Can I accept a friend request from a pupil on Facebook?",
+];
+
+/// p50/p95/p99/max of a set of latencies in milliseconds, for reports.
+pub fn latency_summary(millis: &mut [f64]) -> serde_json::Value {
+    millis.sort_by(f64::total_cmp);
+    json!({
+        "timed": millis.len(),
+        "p50_ms": percentile(millis, 50.0),
+        "p95_ms": percentile(millis, 95.0),
+        "p99_ms": percentile(millis, 99.0),
+        "max_ms": millis.last().copied().unwrap_or(0.0),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

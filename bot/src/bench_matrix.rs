@@ -21,7 +21,7 @@ use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
 use matrix_sdk::{Client, Room};
 use serde_json::json;
 
-use crate::bench::percentile;
+use crate::bench::{STAFF_QUESTIONS, latency_summary};
 use crate::load::bar;
 
 /// Who asks and whom: the member of staff's account and the bot's user id.
@@ -34,18 +34,6 @@ pub struct Target {
 
 const TARGET_P95_MS: f64 = 300.0;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Questions staff ask, varied so the bot does real work for each.
-const QUESTIONS: &[&str] = &[
-    "Can I use WhatsApp to message parents on a school trip?",
-    "Can I give pupils my personal mobile number?",
-    "Can I plug in a memory stick from home?",
-    "Can I take photos of pupils on my own phone?",
-    "Can I use my personal email to contact parents?",
-    "Who do I tell if a pupil sees something upsetting online?",
-    "Can I install software on my school laptop?",
-    "Can I accept a friend request from a pupil on Facebook?",
-];
 
 pub fn run(target: &Target, questions: usize, json: bool) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -110,7 +98,7 @@ async fn measure(target: &Target, questions: usize, json: bool) -> Result<()> {
     let mut millis = Vec::with_capacity(questions);
     let mut server_millis = Vec::with_capacity(questions);
     for i in 0..questions {
-        let question = QUESTIONS[i % QUESTIONS.len()];
+        let question = STAFF_QUESTIONS[i % STAFF_QUESTIONS.len()];
         let sent = Instant::now();
         let id = room
             .send(RoomMessageEventContent::text_plain(question))
@@ -137,8 +125,8 @@ async fn measure(target: &Target, questions: usize, json: bool) -> Result<()> {
     }
     progress.finish_and_clear();
     sync.abort();
-    let server = summary(&mut server_millis);
-    let client = summary(&mut millis);
+    let server = latency_summary(&mut server_millis);
+    let client = latency_summary(&mut millis);
     if json {
         let report = json!({
             "questions": questions,
@@ -168,17 +156,6 @@ async fn measure(target: &Target, questions: usize, json: bool) -> Result<()> {
         println!("  target: bot turnaround p95 ≤ {TARGET_P95_MS} ms: {verdict}");
     }
     Ok(())
-}
-
-fn summary(millis: &mut [f64]) -> serde_json::Value {
-    millis.sort_by(f64::total_cmp);
-    json!({
-        "timed": millis.len(),
-        "p50_ms": percentile(millis, 50.0),
-        "p95_ms": percentile(millis, 95.0),
-        "p99_ms": percentile(millis, 99.0),
-        "max_ms": millis.last().copied().unwrap_or(0.0),
-    })
 }
 
 async fn wait_for_join(room: &Room, bot: &OwnedUserId) -> Result<()> {

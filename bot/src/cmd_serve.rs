@@ -1,6 +1,6 @@
 //! `policybot serve`: the long-running service: the answer core, the store,
 //! the dashboard (with its local ask form) and the Matrix channel when one is
-//! configured (email joins it in a later issue). Stops cleanly on Ctrl-C or
+//! and email channels when they are configured. Stops cleanly on Ctrl-C or
 //! SIGTERM: every part sees the same shutdown signal and finishes what it is
 //! doing.
 
@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use crate::config::Config;
 use crate::dashboard::{self, AppState};
 use crate::load;
-use crate::matrix;
+use crate::{email, matrix};
 
 pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
     let (service, read, report) = load::service(config)?;
@@ -29,6 +29,7 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
     let addr = bind.unwrap_or(&config.dashboard.bind).to_owned();
     let retention_days = config.retention_days;
     let matrix_config = config.matrix.clone();
+    let email_config = config.email.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&addr)
@@ -45,18 +46,20 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
             shutdown_signal().await;
             let _ = stop.send(true);
         });
-        let matrix = matrix_config.map(|m| tokio::spawn(matrix::run(service, m, stopping.clone())));
+        let matrix = matrix_config.map(|m| tokio::spawn(matrix::run(service.clone(), m, stopping.clone())));
+        let email = email_config.map(|e| tokio::spawn(email::run(service, e, stopping.clone())));
         let mut dashboard_stopping = stopping.clone();
         dashboard::serve(state, listener, async move {
             let _ = dashboard_stopping.wait_for(|&stop| stop).await;
         })
         .await?;
         retention.abort();
-        if let Some(matrix) = matrix {
-            match matrix.await {
+        for (name, channel) in [("matrix", matrix), ("email", email)] {
+            let Some(task) = channel else { continue };
+            match task.await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!("matrix: {e:#}"),
-                Err(e) => tracing::error!("matrix: {e}"),
+                Ok(Err(e)) => tracing::error!("{name}: {e:#}"),
+                Err(e) => tracing::error!("{name}: {e}"),
             }
         }
         tracing::info!("stopped");

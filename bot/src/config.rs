@@ -1,6 +1,6 @@
 //! `policybot.toml`: schools, their policy directories, the index directory,
 //! the thesaurus, the store and its retention period, the staff directory, the
-//! dashboard and the Matrix channel. Relative paths resolve against the
+//! dashboard and the Matrix and email channels. Relative paths resolve against the
 //! config file's folder, so the example config works from any working directory.
 
 use std::path::{Path, PathBuf};
@@ -32,6 +32,7 @@ struct RawConfig {
     #[serde(default)]
     dashboard: Dashboard,
     matrix: Option<Matrix>,
+    email: Option<Email>,
 }
 
 /// `[dashboard]`: where `policybot serve` listens.
@@ -90,6 +91,178 @@ pub struct Matrix {
     pub names: Vec<String>,
 }
 
+/// How a mail connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS before logging in (IMAP 143,
+    /// submission 587); refused if the server does not offer it.
+    Starttls,
+    /// No TLS: only for a server on this machine.
+    None,
+}
+
+/// One mail server: host, port and how the connection is protected.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailServer {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+}
+
+/// What happens to a mail once it has been dealt with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AfterReply {
+    /// Marked \Seen (and \Answered when a reply went out); stays in the mailbox.
+    Flag,
+    /// Moved to `processed_mailbox`.
+    Move,
+}
+
+/// What an unknown sender gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownSenders {
+    /// One polite refusal per address, then silence.
+    Refuse,
+    /// Nothing (still recorded in the audit log).
+    Ignore,
+}
+
+/// `[email]`: the email channel. Without it, `serve` reads no mailbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Email {
+    /// The bot's own address: replies come from it, and mail from it is
+    /// never answered.
+    pub address: String,
+    /// The name shown with the address ("Oakfield policy bot").
+    #[serde(default = "default_email_name")]
+    pub name: String,
+    pub imap: MailServer,
+    pub smtp: MailServer,
+    /// Login for both servers (defaults to `address`).
+    pub username: Option<String>,
+    /// The password, or `password_file`, or `POLICYBOT_EMAIL_PASSWORD`.
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// A PEM file of extra CA certificates to trust (a school's own CA).
+    pub ca_file: Option<PathBuf>,
+    #[serde(default = "default_mailbox")]
+    pub mailbox: String,
+    #[serde(default = "default_after_reply")]
+    pub after_reply: AfterReply,
+    #[serde(default = "default_processed_mailbox")]
+    pub processed_mailbox: String,
+    #[serde(default = "default_unknown_senders")]
+    pub unknown_senders: UnknownSenders,
+    /// The authserv-id your own mail server writes in Authentication-Results
+    /// (`mx.oakfield.example`). When set, a mail is trusted only if that
+    /// server's verdict passes for the From domain (DMARC, or DKIM/SPF
+    /// aligned with it); results written by anyone else are ignored.
+    pub trusted_authserv_id: Option<String>,
+    /// Replies to one address in an hour, at most.
+    #[serde(default = "default_replies_per_hour")]
+    pub replies_per_hour: u32,
+    /// Larger mails are not read; the sender is told.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: u32,
+    /// IMAP IDLE is re-issued this often (servers drop it after 30 minutes).
+    #[serde(default = "default_idle_minutes")]
+    pub idle_minutes: u64,
+    /// Without IDLE on the server, the mailbox is checked this often.
+    #[serde(default = "default_poll_seconds")]
+    pub poll_seconds: u64,
+}
+
+fn default_email_name() -> String {
+    "Policy bot".into()
+}
+fn default_mailbox() -> String {
+    "INBOX".into()
+}
+fn default_after_reply() -> AfterReply {
+    AfterReply::Flag
+}
+fn default_processed_mailbox() -> String {
+    "Processed".into()
+}
+fn default_unknown_senders() -> UnknownSenders {
+    UnknownSenders::Refuse
+}
+fn default_replies_per_hour() -> u32 {
+    20
+}
+fn default_max_message_bytes() -> u32 {
+    2 * 1024 * 1024
+}
+fn default_idle_minutes() -> u64 {
+    25
+}
+fn default_poll_seconds() -> u64 {
+    60
+}
+
+impl Email {
+    /// An account on two servers, with every other setting at its default
+    /// (the email bench logs in as a member of staff with it).
+    pub fn account(address: &str, password: &str, imap: MailServer, smtp: MailServer) -> Email {
+        Email {
+            address: address.to_owned(),
+            name: default_email_name(),
+            imap,
+            smtp,
+            username: None,
+            password: Some(password.to_owned()),
+            password_file: None,
+            ca_file: None,
+            mailbox: default_mailbox(),
+            after_reply: default_after_reply(),
+            processed_mailbox: default_processed_mailbox(),
+            unknown_senders: default_unknown_senders(),
+            trusted_authserv_id: None,
+            replies_per_hour: default_replies_per_hour(),
+            max_message_bytes: default_max_message_bytes(),
+            idle_minutes: default_idle_minutes(),
+            poll_seconds: default_poll_seconds(),
+        }
+    }
+
+    /// The login name for both servers.
+    pub fn username(&self) -> &str {
+        self.username.as_deref().unwrap_or(&self.address)
+    }
+
+    /// The password from the config, its file or the environment.
+    pub fn password(&self) -> Result<String> {
+        secret(
+            "POLICYBOT_EMAIL_PASSWORD",
+            self.password_file.as_deref(),
+            self.password.as_deref(),
+        )?
+        .context("[email] needs password, password_file or POLICYBOT_EMAIL_PASSWORD")
+    }
+}
+
+/// A secret from the environment, else a file, else the config itself.
+fn secret(env: &str, file: Option<&Path>, inline: Option<&str>) -> Result<Option<String>> {
+    if let Ok(p) = std::env::var(env)
+        && !p.is_empty()
+    {
+        return Ok(Some(p));
+    }
+    if let Some(file) = file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading password file {}", file.display()))?;
+        return Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()));
+    }
+    Ok(inline.map(str::to_owned))
+}
+
 fn default_device_name() -> String {
     "policybot".into()
 }
@@ -97,17 +270,11 @@ fn default_device_name() -> String {
 impl Matrix {
     /// The password from the config, its file or the environment.
     pub fn password(&self) -> Result<Option<String>> {
-        if let Ok(p) = std::env::var("POLICYBOT_MATRIX_PASSWORD")
-            && !p.is_empty()
-        {
-            return Ok(Some(p));
-        }
-        if let Some(file) = &self.password_file {
-            let text =
-                std::fs::read_to_string(file).with_context(|| format!("reading password file {}", file.display()))?;
-            return Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()));
-        }
-        Ok(self.password.clone())
+        secret(
+            "POLICYBOT_MATRIX_PASSWORD",
+            self.password_file.as_deref(),
+            self.password.as_deref(),
+        )
     }
 }
 
@@ -141,6 +308,7 @@ pub struct Config {
     pub staff_csv: Option<PathBuf>,
     pub dashboard: Dashboard,
     pub matrix: Option<Matrix>,
+    pub email: Option<Email>,
 }
 
 /// Questions are kept in full for a school year and a term by default.
@@ -193,7 +361,30 @@ impl Config {
                 m.password_file = m.password_file.as_deref().map(resolve);
                 m
             }),
+            email: raw.email.map(|mut e| {
+                e.password_file = e.password_file.as_deref().map(resolve);
+                e.ca_file = e.ca_file.as_deref().map(resolve);
+                e
+            }),
         };
+        if let Some(e) = &config.email {
+            if e.password.is_none()
+                && e.password_file.is_none()
+                && std::env::var_os("POLICYBOT_EMAIL_PASSWORD").is_none()
+            {
+                bail!(
+                    "{}: [email] needs password or password_file (or POLICYBOT_EMAIL_PASSWORD)",
+                    path.display()
+                );
+            }
+            if !e.address.contains('@') {
+                bail!(
+                    "{}: [email] address '{}' is not an email address",
+                    path.display(),
+                    e.address
+                );
+            }
+        }
         if let Some(m) = &config.matrix
             && m.password.is_none()
             && m.password_file.is_none()

@@ -14,6 +14,7 @@ mod backoff;
 mod bench;
 mod bench_audit;
 mod bench_dashboard;
+mod bench_email;
 mod bench_matrix;
 mod cmd_ask;
 mod cmd_audit;
@@ -23,8 +24,10 @@ mod cmd_serve;
 mod cmd_user;
 mod commands;
 mod config;
+mod conversation;
 mod dashboard;
 mod directory;
+mod email;
 mod eval;
 mod load;
 mod matrix;
@@ -169,6 +172,25 @@ enum Command {
         /// The bot's user id.
         #[arg(long)]
         matrix_bot: Option<String>,
+        /// Measure delivery-to-reply latency over mail servers instead: mail
+        /// a running bot as a member of staff and wait for each reply in
+        /// their inbox (`scripts/bench-email.sh` sets everything up).
+        #[arg(long, requires_all = ["email_imap", "email_smtp", "email_user", "email_bot"])]
+        email: bool,
+        /// `host:port` of the staff member's IMAP server (plain, loopback).
+        #[arg(long)]
+        email_imap: Option<String>,
+        /// `host:port` of the SMTP server the question is handed to.
+        #[arg(long)]
+        email_smtp: Option<String>,
+        /// The member of staff who asks (on the bot's staff list).
+        #[arg(long)]
+        email_user: Option<String>,
+        #[arg(long, env = "POLICYBOT_BENCH_PASSWORD", hide_env_values = true)]
+        email_password: Option<String>,
+        /// The bot's address.
+        #[arg(long)]
+        email_bot: Option<String>,
         /// Events to append (with --audit).
         #[arg(long, default_value_t = 20_000)]
         events: usize,
@@ -281,8 +303,23 @@ fn main() -> Result<()> {
             matrix_user,
             matrix_password,
             matrix_bot,
+            email,
+            email_imap,
+            email_smtp,
+            email_user,
+            email_password,
+            email_bot,
         } => {
-            if matrix {
+            if email {
+                let target = bench_email::Target {
+                    imap: email_imap.unwrap_or_default(),
+                    smtp: email_smtp.unwrap_or_default(),
+                    user: email_user.unwrap_or_default(),
+                    password: email_password.context("--email-password (or POLICYBOT_BENCH_PASSWORD) is needed")?,
+                    bot: email_bot.unwrap_or_default(),
+                };
+                bench_email::run(&target, questions, json)
+            } else if matrix {
                 let target = bench_matrix::Target {
                     homeserver: matrix_homeserver.unwrap_or_default(),
                     user: matrix_user.unwrap_or_default(),

@@ -18,8 +18,6 @@ use crate::store::writer::AuditWriter;
 
 /// How a question reached the bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-// Email plugs in with issue 6.
-#[allow(dead_code)]
 pub enum Channel {
     Cli,
     Matrix,
@@ -96,6 +94,15 @@ impl Service {
 
     pub fn directory(&self) -> &Directory {
         &self.directory
+    }
+
+    /// The school of a known member of staff.
+    pub fn school_of(&self, who: &Who<'_>) -> Option<String> {
+        match who {
+            Who::Local { school, .. } => Some((*school).to_owned()),
+            Who::Email(address) => self.directory.by_email(address).map(|m| m.school.clone()),
+            Who::Matrix(user) => self.directory.by_matrix(user).map(|m| m.school.clone()),
+        }
     }
 
     /// Appends an event through the group-commit writer (reviews, sign-ins…).

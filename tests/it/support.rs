@@ -400,6 +400,11 @@ pub struct Serve {
 impl Serve {
     /// Starts the service and waits for its dashboard to listen.
     pub fn start(s: &Sandbox) -> Serve {
+        Serve::start_with_env(s, &[])
+    }
+
+    /// Starts the service with extra environment variables.
+    pub fn start_with_env(s: &Sandbox, envs: &[(&str, &str)]) -> Serve {
         use std::io::BufRead;
         let log = s.path().join(format!("serve-{}.log", unique()));
         let mut child = Command::new(BIN)
@@ -408,6 +413,7 @@ impl Serve {
             .current_dir(s.path())
             .env_remove("POLICYBOT_CONFIG")
             .env("POLICYBOT_LOG", "info")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("serve log"))
@@ -462,13 +468,15 @@ impl Serve {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Asks the service to stop (SIGTERM) and waits up to `timeout` for it
-    /// to exit.
-    pub fn stop_within(mut self, timeout: std::time::Duration) -> std::process::ExitStatus {
-        // SAFETY: kill(2) on the child this struct started and still owns.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
+    /// Kills the service outright (SIGKILL): a crash, with no chance to
+    /// finish anything.
+    pub fn kill(mut self) {
+        self.child.kill().expect("killing policybot serve");
+        self.child.wait().expect("waiting for policybot serve");
+    }
+
+    /// Waits up to `timeout` for the service to exit by itself.
+    pub fn wait_exit(mut self, timeout: std::time::Duration) -> std::process::ExitStatus {
         let started = std::time::Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("waiting for policybot serve") {
@@ -476,11 +484,21 @@ impl Serve {
             }
             assert!(
                 started.elapsed() < timeout,
-                "policybot serve did not stop within {timeout:?} of SIGTERM\n{}",
+                "policybot serve did not exit within {timeout:?}\n{}",
                 self.log()
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+    }
+
+    /// Asks the service to stop (SIGTERM) and waits up to `timeout` for it
+    /// to exit.
+    pub fn stop_within(self, timeout: std::time::Duration) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on the child this struct started and still owns.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        self.wait_exit(timeout)
     }
 }
 
@@ -501,4 +519,34 @@ pub fn unique() -> usize {
 /// browser must fail rather than skip when it is missing.
 pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some()
+}
+
+/// Runs `scripts/NAME ARGS…` (the project's own server recipes) and returns
+/// what it printed, or why it failed.
+pub fn run_script(name: &str, args: &[&str], envs: &[(&str, &OsStr)]) -> Result<String, String> {
+    let out = Command::new("bash")
+        .arg(repo_dir().join("scripts").join(name))
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("running scripts/{name}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "scripts/{name} {} failed ({}):\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }

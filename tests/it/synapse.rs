@@ -3,14 +3,12 @@
 //! 127.0.0.1). The venv is shared between runs (`SYNAPSE_VENV`, else
 //! `target/synapse-venv`): installing takes ~40 s, a start ~3 s.
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::support::{in_ci, repo_dir};
+use crate::support::{free_port, in_ci, repo_dir, run_script};
 
 pub struct Synapse {
     dir: TempDir,
@@ -26,10 +24,7 @@ impl Synapse {
             .prefix("policybot-synapse-")
             .tempdir()
             .expect("temp dir");
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let synapse = Synapse {
             dir,
             port,
@@ -89,24 +84,8 @@ impl Synapse {
         let venv = std::env::var_os("SYNAPSE_VENV")
             .map(PathBuf::from)
             .unwrap_or_else(|| repo_dir().join("target").join("synapse-venv"));
-        let out = Command::new("bash")
-            .arg(repo_dir().join("scripts").join("synapse.sh"))
-            .args(args)
-            .env("SYNAPSE_VENV", venv)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("running scripts/synapse.sh: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(format!(
-                "scripts/synapse.sh {} failed ({}):\n{}\n{}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr),
-                self.log()
-            ))
-        }
+        run_script("synapse.sh", args, &[("SYNAPSE_VENV", venv.as_os_str())])
+            .map_err(|e| format!("{e}\n{}", self.log()))
     }
 }
 

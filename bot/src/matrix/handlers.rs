@@ -18,13 +18,11 @@ use matrix_sdk::ruma::{MilliSecondsSinceUnixEpoch, OwnedTransactionId, RoomId};
 use matrix_sdk::{Client, Room, RoomMemberships, RoomState};
 use serde_json::json;
 
-use super::routing::{self, Request};
 use super::{Bot, CHANNEL};
 use crate::backoff::Backoff;
-use crate::commands::{self, Reply};
+use crate::conversation;
 use crate::service::{Channel, Who};
 use crate::store::audit::{Kind, NewEvent, sha256_hex};
-use crate::store::channels::Conversation;
 
 pub fn register(client: &Client, bot: Arc<Bot>) {
     client.add_event_handler_context(bot);
@@ -187,14 +185,13 @@ async fn handle_message(
         (None, false) => format!("{} {}", room.room_id(), event.event_id),
     };
     let store = bot.service.store();
-    let conversation = store.conversation(CHANNEL, &conversation_key)?;
     let mentioned = event
         .content
         .mentions
         .as_ref()
         .is_some_and(|m| m.user_ids.contains(&bot.own))
         || bot.names.mentioned_in(body, formatted);
-    let in_our_thread = thread_root.is_some() && conversation.is_some();
+    let in_our_thread = thread_root.is_some() && store.conversation(CHANNEL, &conversation_key)?.is_some();
     if !(direct || mentioned || in_our_thread) {
         return Ok(());
     }
@@ -205,48 +202,19 @@ async fn handle_message(
 
     let text = bot.names.strip_address(body).to_owned();
     let sender = event.sender.to_string();
-    let school = bot.service.directory().by_matrix(&sender).map(|m| m.school.clone());
-    let request = match school {
-        Some(_) => routing::request(&text),
-        // Someone not on the staff list gets the service's polite refusal, on the record.
-        None => Request::Question(text.clone()),
-    };
-    let reply = match (request, school) {
-        (Request::Help, _) => commands::help(),
-        (Request::Policies, Some(school)) => commands::policies(bot.service.engine(), &school),
-        (Request::Source(id), Some(school)) => {
-            let id = id.or_else(|| conversation.as_ref().and_then(|c| c.clause.clone()));
-            commands::source(bot.service.engine(), &school, id.as_deref())
-        }
-        (request, _) => {
-            let question = match request {
-                Request::Question(question) => question,
-                _ => text.clone(),
-            };
-            let read = routing::in_context(&question, conversation.as_ref().map(|c| c.question.as_str()));
-            let service = bot.service.clone();
-            let reference = reference.clone();
-            let asked = read.asked;
-            let exchange = tokio::task::spawn_blocking(move || {
-                service.answer(&asked, &Who::Matrix(&sender), Channel::Matrix, &reference)
-            })
-            .await??;
-            if let Some(answer) = &exchange.answer {
-                let remembered = Conversation {
-                    question: read.topic,
-                    clause: answer.citations.first().map(|c| c.clause_id.clone()),
-                };
-                store.remember_conversation(CHANNEL, &conversation_key, &remembered)?;
-            }
-            match &exchange.answer {
-                Some(answer) => Reply {
-                    plain: exchange.reply.clone(),
-                    html: policybot_index::render::html(answer),
-                },
-                None => Reply::text(exchange.reply.clone()),
-            }
-        }
-    };
+    let service = bot.service.clone();
+    let asked = reference.clone();
+    let reply = tokio::task::spawn_blocking(move || {
+        conversation::respond(
+            &service,
+            &Who::Matrix(&sender),
+            Channel::Matrix,
+            &asked,
+            &conversation_key,
+            &text,
+        )
+    })
+    .await??;
     let content = RoomMessageEventContent::notice_html(reply.plain, reply.html);
     let content = if direct {
         content.make_reply_to(event, ForwardThread::Yes, AddMentions::No)

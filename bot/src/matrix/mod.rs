@@ -26,7 +26,7 @@ use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId, ServerName};
 use matrix_sdk::{Client, RoomState};
 use tokio::sync::watch;
 
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, sleep_or_stop};
 use crate::config::Matrix;
 use crate::service::Service;
 use routing::{AllowList, Names};
@@ -187,13 +187,5 @@ async fn leave_rooms_not_allowed(client: &Client, bot: &Bot) {
                 tracing::warn!(room = %room.room_id(), "could not leave: {e}");
             }
         }
-    }
-}
-
-/// Sleeps for `wait`; true when shutdown came first.
-async fn sleep_or_stop(wait: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
-    tokio::select! {
-        () = tokio::time::sleep(wait) => *shutdown.borrow(),
-        _ = shutdown.changed() => true,
     }
 }

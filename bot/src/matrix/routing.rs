@@ -1,16 +1,6 @@
-//! Which messages the bot answers, and what it is asked: pure decisions,
-//! kept apart from the Matrix client so they can be tested without a server.
-
-/// What a member of staff wants from a message addressed to the bot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
-    Help,
-    Policies,
-    /// `source` (the clause last cited in this conversation) or
-    /// `source <clause id>`.
-    Source(Option<String>),
-    Question(String),
-}
+//! Which Matrix messages are for the bot and which rooms it may be in: pure
+//! decisions, kept apart from the Matrix client so they can be tested without
+//! a server. What a message asks is read by [`crate::conversation`].
 
 /// How the bot is addressed in a group room: its user id, its display name,
 /// and any configured names.
@@ -110,75 +100,6 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
     None
 }
 
-/// Reads a message addressed to the bot as a command or a question.
-pub fn request(text: &str) -> Request {
-    let text = text.trim();
-    let mut words = text.split_whitespace();
-    let first = words
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches(['!', '/'])
-        .to_lowercase();
-    let rest: Vec<&str> = words.collect();
-    match (first.as_str(), rest.as_slice()) {
-        ("help", []) | ("?", []) => Request::Help,
-        ("policies", []) => Request::Policies,
-        ("source", []) => Request::Source(None),
-        ("source", [id]) => Request::Source(Some((*id).to_owned())),
-        _ => Request::Question(text.to_owned()),
-    }
-}
-
-/// Openings of a follow-up that leans on the question before it.
-const FOLLOW_UP_OPENINGS: &[&str] = &[
-    "what about",
-    "how about",
-    "what if",
-    "and ",
-    "and?",
-    "but ",
-    "or ",
-    "same for",
-    "also ",
-    "even ",
-    "does that",
-    "does this",
-    "is that",
-    "is it the same",
-];
-
-/// A follow-up that only makes sense with the conversation's question
-/// ("what about on a school phone?").
-fn leans_on_previous(question: &str) -> bool {
-    let lower = question.trim().to_lowercase();
-    let words = lower.split_whitespace().count();
-    words <= 3 || FOLLOW_UP_OPENINGS.iter().any(|o| lower.starts_with(o))
-}
-
-/// A question read in its conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InContext {
-    /// What the engine is asked: a follow-up together with the question
-    /// before it.
-    pub asked: String,
-    /// The conversation's self-contained question from now on: this one,
-    /// unless it was a follow-up leaning on the one before.
-    pub topic: String,
-}
-
-pub fn in_context(question: &str, previous: Option<&str>) -> InContext {
-    match previous {
-        Some(previous) if leans_on_previous(question) => InContext {
-            asked: format!("{previous} {question}"),
-            topic: previous.to_owned(),
-        },
-        _ => InContext {
-            asked: question.to_owned(),
-            topic: question.to_owned(),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,41 +152,6 @@ mod tests {
         assert!(
             !listed.allows("!x:oakfield.example", Some("oakfield.example"), None),
             "with lists, only what they name"
-        );
-    }
-
-    #[test]
-    fn commands_and_questions() {
-        assert_eq!(request("help"), Request::Help);
-        assert_eq!(request(" !policies "), Request::Policies);
-        assert_eq!(request("source"), Request::Source(None));
-        assert_eq!(
-            request("source oak/ict/abc"),
-            Request::Source(Some("oak/ict/abc".into()))
-        );
-        assert_eq!(
-            request("help me with WhatsApp"),
-            Request::Question("help me with WhatsApp".into())
-        );
-    }
-
-    #[test]
-    fn follow_ups_are_read_with_the_previous_question() {
-        let whatsapp = "Can I use WhatsApp to message parents on a trip?";
-        let previous = Some(whatsapp);
-        let follow_up = in_context("what about on a school phone?", previous);
-        assert_eq!(
-            follow_up.asked,
-            "Can I use WhatsApp to message parents on a trip? what about on a school phone?"
-        );
-        assert_eq!(follow_up.topic, whatsapp, "the conversation keeps its question");
-        let new_topic = in_context("Can I take photos of pupils on my own phone?", previous);
-        assert_eq!(new_topic.asked, "Can I take photos of pupils on my own phone?");
-        assert_eq!(new_topic.topic, new_topic.asked);
-        let alone = in_context("what about email?", None);
-        assert_eq!(
-            (alone.asked.as_str(), alone.topic.as_str()),
-            ("what about email?", "what about email?")
         );
     }
 }

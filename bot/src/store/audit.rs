@@ -38,6 +38,11 @@ pub enum Kind {
     Reviewed,
     /// Someone signed in to the dashboard, or failed to.
     SignedIn,
+    /// A mail the bot did not answer as a question (an auto-reply, a list,
+    /// a spoof, a mail too large…), with the reason.
+    Ignored,
+    /// A reply left the bot: accepted by the mail server, with its Message-ID.
+    Sent,
 }
 
 impl Kind {
@@ -50,6 +55,8 @@ impl Kind {
             Kind::Redacted => "redacted",
             Kind::Reviewed => "reviewed",
             Kind::SignedIn => "signed-in",
+            Kind::Ignored => "ignored",
+            Kind::Sent => "sent",
         }
     }
 }
@@ -137,10 +144,11 @@ pub struct Filter {
 }
 
 pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha256_hex_bytes(text.as_bytes())
+}
+
+pub fn sha256_hex_bytes(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Event times: RFC 3339 in UTC with a fixed number of digits, so that

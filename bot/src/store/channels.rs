@@ -71,6 +71,27 @@ impl Store {
         Ok(())
     }
 
+    /// Whether an event of one of `kinds` is recorded for a channel's message.
+    pub fn recorded(&self, channel: &str, reference: &str, kinds: &[&str]) -> Result<bool> {
+        let conn = self.conn();
+        let mut statement = conn.prepare_cached(
+            "SELECT kind FROM audit_events WHERE channel = ?1 AND reference = ?2 AND reference <> ''",
+        )?;
+        let found: Vec<String> = statement
+            .query_map(params![channel, reference], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(found.iter().any(|k| kinds.contains(&k.as_str())))
+    }
+
+    /// Replies sent to `recipient` on `channel` since `since` (an event time).
+    pub fn sent_since(&self, channel: &str, recipient: &str, since: &str) -> Result<u32> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM audit_events WHERE kind = 'sent' AND asker = ?1 AND at >= ?2 AND channel = ?3",
+            params![recipient, since, channel],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The conversation the bot answered in under `key`, if any.
     pub fn conversation(&self, channel: &str, key: &str) -> Result<Option<Conversation>> {
         Ok(self

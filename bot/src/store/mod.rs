@@ -24,6 +24,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/003_review_index.sql")),
         M::up(include_str!("migrations/004_citations.sql")),
         M::up(include_str!("migrations/005_channels.sql")),
+        M::up(include_str!("migrations/006_email.sql")),
     ])
 }
 

@@ -1,0 +1,181 @@
+//! What a message addressed to the bot asks, read in its conversation, and
+//! the reply: the part every chat-like channel (Matrix, email) shares. A
+//! channel finds the message's text, its sender and its conversation; this
+//! decides between a command and a question, reads a follow-up with the
+//! question before it, asks the service, and renders the reply.
+//!
+//! Everything here is synchronous (the store and the audit writer block), so
+//! channels call [`respond`] from `spawn_blocking`.
+
+use anyhow::Result;
+
+use crate::commands::{self, Reply};
+use crate::service::{Channel, Service, Who};
+use crate::store::channels::Conversation;
+
+/// What a member of staff wants from a message addressed to the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Help,
+    Policies,
+    /// `source` (the clause last cited in this conversation) or
+    /// `source <clause id>`.
+    Source(Option<String>),
+    Question(String),
+}
+
+/// Reads a message addressed to the bot as a command or a question.
+pub fn request(text: &str) -> Request {
+    let text = text.trim();
+    let mut words = text.split_whitespace();
+    let first = words
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches(['!', '/'])
+        .to_lowercase();
+    let rest: Vec<&str> = words.collect();
+    match (first.as_str(), rest.as_slice()) {
+        ("help", []) | ("?", []) => Request::Help,
+        ("policies", []) => Request::Policies,
+        ("source", []) => Request::Source(None),
+        ("source", [id]) => Request::Source(Some((*id).to_owned())),
+        _ => Request::Question(text.to_owned()),
+    }
+}
+
+/// Openings of a follow-up that leans on the question before it.
+const FOLLOW_UP_OPENINGS: &[&str] = &[
+    "what about",
+    "how about",
+    "what if",
+    "and ",
+    "and?",
+    "but ",
+    "or ",
+    "same for",
+    "also ",
+    "even ",
+    "does that",
+    "does this",
+    "is that",
+    "is it the same",
+];
+
+/// A follow-up that only makes sense with the conversation's question
+/// ("what about on a school phone?").
+fn leans_on_previous(question: &str) -> bool {
+    let lower = question.trim().to_lowercase();
+    let words = lower.split_whitespace().count();
+    words <= 3 || FOLLOW_UP_OPENINGS.iter().any(|o| lower.starts_with(o))
+}
+
+/// A question read in its conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InContext {
+    /// What the engine is asked: a follow-up together with the question
+    /// before it.
+    pub asked: String,
+    /// The conversation's self-contained question from now on: this one,
+    /// unless it was a follow-up leaning on the one before.
+    pub topic: String,
+}
+
+pub fn in_context(question: &str, previous: Option<&str>) -> InContext {
+    match previous {
+        Some(previous) if leans_on_previous(question) => InContext {
+            asked: format!("{previous} {question}"),
+            topic: previous.to_owned(),
+        },
+        _ => InContext {
+            asked: question.to_owned(),
+            topic: question.to_owned(),
+        },
+    }
+}
+
+/// The reply to `text`, a message from `who` in the conversation `key` of
+/// `channel`, whose id in the channel is `reference`. Questions are answered
+/// (and recorded) by the service; commands are not questions and are not
+/// recorded. Someone not on the staff list gets the service's refusal.
+pub fn respond(
+    service: &Service,
+    who: &Who<'_>,
+    channel: Channel,
+    reference: &str,
+    key: &str,
+    text: &str,
+) -> Result<Reply> {
+    let store = service.store();
+    let conversation = store.conversation(channel.as_str(), key)?;
+    let school = service.school_of(who);
+    let request = match school {
+        Some(_) => request(text),
+        None => Request::Question(text.to_owned()),
+    };
+    let question = match (request, &school) {
+        (Request::Help, _) => return Ok(commands::help()),
+        (Request::Policies, Some(school)) => return Ok(commands::policies(service.engine(), school)),
+        (Request::Source(id), Some(school)) => {
+            let id = id.or_else(|| conversation.as_ref().and_then(|c| c.clause.clone()));
+            return Ok(commands::source(service.engine(), school, id.as_deref()));
+        }
+        (Request::Question(question), _) => question,
+        (_, None) => text.to_owned(),
+    };
+    let read = in_context(&question, conversation.as_ref().map(|c| c.question.as_str()));
+    let exchange = service.answer(&read.asked, who, channel, reference)?;
+    Ok(match &exchange.answer {
+        Some(answer) => {
+            let remembered = Conversation {
+                question: read.topic,
+                clause: answer.citations.first().map(|c| c.clause_id.clone()),
+            };
+            store.remember_conversation(channel.as_str(), key, &remembered)?;
+            Reply {
+                plain: exchange.reply.clone(),
+                html: policybot_index::render::html(answer),
+            }
+        }
+        None => Reply::text(exchange.reply),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_and_questions() {
+        assert_eq!(request("help"), Request::Help);
+        assert_eq!(request(" !policies "), Request::Policies);
+        assert_eq!(request("source"), Request::Source(None));
+        assert_eq!(
+            request("source oak/ict/abc"),
+            Request::Source(Some("oak/ict/abc".into()))
+        );
+        assert_eq!(
+            request("help me with WhatsApp"),
+            Request::Question("help me with WhatsApp".into())
+        );
+    }
+
+    #[test]
+    fn follow_ups_are_read_with_the_previous_question() {
+        let whatsapp = "Can I use WhatsApp to message parents on a trip?";
+        let previous = Some(whatsapp);
+        let follow_up = in_context("what about on a school phone?", previous);
+        assert_eq!(
+            follow_up.asked,
+            "Can I use WhatsApp to message parents on a trip? what about on a school phone?"
+        );
+        assert_eq!(follow_up.topic, whatsapp, "the conversation keeps its question");
+        let new_topic = in_context("Can I take photos of pupils on my own phone?", previous);
+        assert_eq!(new_topic.asked, "Can I take photos of pupils on my own phone?");
+        assert_eq!(new_topic.topic, new_topic.asked);
+        let alone = in_context("what about email?", None);
+        assert_eq!(
+            (alone.asked.as_str(), alone.topic.as_str()),
+            ("what about email?", "what about email?")
+        );
+    }
+}
