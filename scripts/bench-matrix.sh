@@ -11,6 +11,8 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=serve.sh
+. "$repo/scripts/serve.sh"
 questions="${1:-200}"
 json="${2:-}"
 port="${PORT:-18449}"
@@ -55,14 +57,7 @@ role = "Year 4 teacher"
 matrix = "@amira:localhost"
 TOML
 
-"$bin" --config "$work/policybot.toml" serve --bind 127.0.0.1:0 > "$work/serve.out" 2> "$work/serve.log" &
-serve_pid=$!
-for _ in $(seq 120); do
-    grep -q "policybot: matrix connected" "$work/serve.out" 2>/dev/null && break
-    kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.log" >&2; echo "policybot serve exited" >&2; exit 1; }
-    sleep 0.5
-done
-grep -q "policybot: matrix connected" "$work/serve.out" || { cat "$work/serve.log" >&2; echo "the bot did not connect" >&2; exit 1; }
+start_serve "$bin" "$work/policybot.toml" "$work" "policybot: matrix connected"
 
 POLICYBOT_BENCH_PASSWORD="$password" "$bin" bench --matrix --matrix-homeserver "$url" \
     --matrix-user @amira:localhost --matrix-bot @policybot:localhost --questions "$questions" $json

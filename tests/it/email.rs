@@ -10,7 +10,7 @@ use mail_parser::MessageParser;
 use serde_json::Value;
 
 use crate::mailserver::{DOMAIN, MailServer};
-use crate::support::{Sandbox, Serve, example_policies, toml_string, unique};
+use crate::support::{Sandbox, Serve, example_policies, get_page, sign_in, toml_string, unique};
 
 const PASSWORD: &str = "a-test-password";
 /// How long replies may take to arrive before the test gives up (not a
@@ -350,6 +350,16 @@ Content-Disposition: attachment; filename=\"form.bin\"\r\nContent-Transfer-Encod
     assert!(
         setup.replies("amira").iter().all(|r| r.in_reply_to != auto),
         "no reply to an auto-reply"
+    );
+    // The e-safety lead sees what was not answered, and why.
+    setup.s.add_user("hannah", "esafety-lead", PASSWORD);
+    let addr = bot.addr.to_string();
+    let audit_page = get_page(&addr, &sign_in(&addr, "hannah", PASSWORD), "/audit");
+    assert!(audit_page.contains("Mail not answered"), "{audit_page}");
+    assert!(audit_page.contains("Auto-Submitted: auto-replied"), "{audit_page}");
+    assert!(
+        audit_page.contains("not on the staff list (already told)"),
+        "{audit_page}"
     );
     bot.stop_within(STOP_TIMEOUT);
 

@@ -1,20 +1,9 @@
 //! `policybot serve` as a process: ready line, retention applied at start,
 //! HTML escaping of what staff typed, and a clean stop on SIGTERM.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::support::{Sandbox, Serve, example_policies, read, write};
-
-/// One HTTP/1.1 request; the raw response.
-fn http(addr: &str, request: &str) -> String {
-    let mut stream = TcpStream::connect(addr).expect("connecting to the dashboard");
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).unwrap();
-    out
-}
+use crate::support::{Sandbox, Serve, example_policies, get_page, read, sign_in, write};
 
 #[test]
 fn serve_escapes_what_staff_typed_applies_retention_and_stops_cleanly_on_sigterm() {
@@ -53,27 +42,8 @@ fn serve_escapes_what_staff_typed_applies_retention_and_stops_cleanly_on_sigterm
     // What staff type is shown as text, never as markup.
     s.run(["ask", "<script>alert('hi')</script> can I use my phone?"])
         .assert_success();
-    let body = "name=hannah&password=a+long+test+password";
-    let login = http(
-        &addr,
-        &format!(
-            "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    );
-    let cookie = login
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("set-cookie: ")
-                .or_else(|| l.strip_prefix("Set-Cookie: "))
-        })
-        .and_then(|c| c.split(';').next())
-        .unwrap_or_else(|| panic!("no session cookie: {login}"))
-        .to_owned();
-    let page = http(
-        &addr,
-        &format!("GET / HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
-    );
+    let cookie = sign_in(&addr, "hannah", "a long test password");
+    let page = get_page(&addr, &cookie, "/");
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
     assert!(page.contains("&lt;script&gt;alert("), "the question is escaped");
     assert!(

@@ -550,3 +550,42 @@ pub fn free_port() -> u16 {
         .expect("a free port")
         .port()
 }
+
+/// One HTTP/1.1 request to the dashboard; the raw response.
+pub fn http(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connecting to the dashboard");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// Signs in to the dashboard at `addr`; the session cookie (`name=value`).
+pub fn sign_in(addr: &str, name: &str, password: &str) -> String {
+    let body = format!("name={name}&password={}", password.replace(' ', "+"));
+    let login = http(
+        addr,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    login
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no session cookie: {login}"))
+        .to_owned()
+}
+
+/// A dashboard page as a signed-in user sees it (the raw response).
+pub fn get_page(addr: &str, cookie: &str, path: &str) -> String {
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
+    )
+}

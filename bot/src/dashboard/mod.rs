@@ -383,14 +383,28 @@ async fn clause_report(State(state): State<Shared>, headers: HeaderMap, Query(q)
     }
 }
 
+/// Mails not answered, newest first, shown on the audit page.
+const UNANSWERED_MAIL_SHOWN: usize = 50;
+
 async fn audit_status(State(state): State<Shared>, headers: HeaderMap) -> Response {
     let session = match require(&state, &headers, true) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    match state.verification() {
-        Ok((v, age)) => pages::audit(&session, &v, age).into_response(),
-        Err(e) => internal(e),
+    // Unanswered mail belongs to no school: only users who see every
+    // school see it.
+    let unanswered_mail = match session.user.school {
+        Some(_) => Ok(Vec::new()),
+        None => state.service.store().list(&Filter {
+            kinds: vec!["ignored"],
+            newest_first: true,
+            limit: Some(UNANSWERED_MAIL_SHOWN),
+            ..Filter::default()
+        }),
+    };
+    match (state.verification(), unanswered_mail) {
+        (Ok((v, age)), Ok(mail)) => pages::audit(&session, &v, age, &mail).into_response(),
+        (Err(e), _) | (_, Err(e)) => internal(e),
     }
 }
 

@@ -228,7 +228,9 @@ pub fn clause_report(state: &AppState, session: &Session, rows: &[ClauseCount]) 
     )
 }
 
-pub fn audit(session: &Session, v: &Verification, age: std::time::Duration) -> Markup {
+/// The chain's state, and (for users who see every school) the latest mails
+/// the email channel did not answer, with why.
+pub fn audit(session: &Session, v: &Verification, age: std::time::Duration, unanswered_mail: &[Event]) -> Markup {
     layout(
         "Audit log",
         Some(session),
@@ -240,6 +242,20 @@ pub fn audit(session: &Session, v: &Verification, age: std::time::Duration) -> M
             p.muted {
                 "Checked " (age.as_secs()) " s ago. Every event carries the SHA-256 of the event before it; "
                 code { "policybot audit verify" } " checks the same from the command line."
+            }
+            @if !unanswered_mail.is_empty() {
+                h2 { "Mail not answered" }
+                p.muted { "Auto-replies, lists, bounces, loops, senders the school's mail server did not vouch for, unknown senders, and replies over the hourly cap: recorded, never answered." }
+                table {
+                    tr { th { "When" } th { "From" } th { "Why" } th { "Message-ID" } }
+                    @for e in unanswered_mail {
+                        tr {
+                            td { (e.at) } td { (e.asker) }
+                            td { (e.payload["reason"].as_str().unwrap_or("")) }
+                            td.muted { (e.reference) }
+                        }
+                    }
+                }
             }
         },
     )
