@@ -384,6 +384,17 @@ impl Config {
                     e.address
                 );
             }
+            // Servers end an IDLE after 30 minutes (RFC 2177 asks clients to
+            // re-issue it within 29).
+            if !(1..=29).contains(&e.idle_minutes) {
+                bail!("{}: [email] idle_minutes must be 1 to 29", path.display());
+            }
+            if e.poll_seconds == 0 || e.replies_per_hour == 0 {
+                bail!(
+                    "{}: [email] poll_seconds and replies_per_hour must be at least 1",
+                    path.display()
+                );
+            }
         }
         if let Some(m) = &config.matrix
             && m.password.is_none()

@@ -257,3 +257,29 @@ fn malformed_config_is_refused_clearly() {
     );
     assert_config_refused("index_dir = \"idx\"\n", &["no [[school]]"]);
 }
+
+#[test]
+fn a_wrong_email_section_is_refused_clearly() {
+    let school = "[[school]]\nid = \"s\"\npolicies = \"p\"\n";
+    let servers = "imap = { host = \"127.0.0.1\", port = 993, tls = \"implicit\" }\n\
+                   smtp = { host = \"127.0.0.1\", port = 587, tls = \"starttls\" }\n";
+    assert_config_refused(
+        &format!("[email]\naddress = \"policy@x.example\"\n{servers}\n{school}"),
+        &["[email] needs password"],
+    );
+    assert_config_refused(
+        &format!("[email]\naddress = \"policy\"\npassword = \"p\"\n{servers}\n{school}"),
+        &["not an email address"],
+    );
+    assert_config_refused(
+        &format!("[email]\naddress = \"policy@x.example\"\npassword = \"p\"\nidle_minutes = 45\n{servers}\n{school}"),
+        &["idle_minutes must be 1 to 29"],
+    );
+    assert_config_refused(
+        &format!(
+            "[email]\naddress = \"policy@x.example\"\npassword = \"p\"\n\
+             imap = {{ host = \"h\", port = 993, tls = \"ssl\" }}\n{school}"
+        ),
+        &["unknown variant", "ssl"],
+    );
+}
