@@ -5,6 +5,8 @@
 use policybot_index::Engine;
 use policybot_index::render::escape;
 
+use crate::service::Channel;
+
 /// A reply in the two forms chat clients take.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -24,16 +26,25 @@ impl Reply {
     }
 }
 
-pub fn help() -> Reply {
-    Reply::text(
+/// What the bot does and how to ask it, on `channel`.
+pub fn help(channel: Channel) -> Reply {
+    let how = match channel {
+        Channel::Email => {
+            "Email me one question at a time; reply in the same thread to follow up (\"what about on a school \
+             phone?\") and I read it with the question before it. I don't open attachments."
+        }
+        _ => {
+            "In a group room, mention me; in a direct message, just ask. Follow-ups in the same thread \
+             (\"what about on a school phone?\") are read with the question before them."
+        }
+    };
+    Reply::text(format!(
         "Ask me about your school's policies in your own words, for example \"Can I use WhatsApp to message \
          parents on a trip?\". I reply with the clause that answers it, quoted word for word, and where it is \
-         in the policy. If no clause answers, I say so and pass the question to the e-safety lead.\n\n\
-         In a group room, mention me; in a direct message, just ask. Follow-ups in the same thread \
-         (\"what about on a school phone?\") are read with the question before them.\n\n\
+         in the policy. If no clause answers, I say so and pass the question to the e-safety lead.\n\n{how}\n\n\
          Commands: help · policies (the policies I know for your school) · source (the clause I last \
-         cited in this thread, with the clauses around it) · source CLAUSE-ID",
-    )
+         cited in this thread, with the clauses around it) · source CLAUSE-ID"
+    ))
 }
 
 /// The policies the engine holds for `school`.

@@ -21,6 +21,9 @@ pub enum Request {
     /// `source` (the clause last cited in this conversation) or
     /// `source <clause id>`.
     Source(Option<String>),
+    /// "Thanks!", "ok, got it": not a question, and nothing to answer (a
+    /// reply would only repeat the last answer, or start a ping-pong).
+    Thanks,
     Question(String),
 }
 
@@ -39,8 +42,111 @@ pub fn request(text: &str) -> Request {
         ("policies", []) => Request::Policies,
         ("source", []) => Request::Source(None),
         ("source", [id]) => Request::Source(Some((*id).to_owned())),
+        _ if is_thanks(text) => Request::Thanks,
         _ => Request::Question(text.to_owned()),
     }
+}
+
+/// Words a thank-you or an acknowledgement is made of.
+const THANKS_WORDS: &[&str] = &[
+    "thanks",
+    "thank",
+    "you",
+    "thx",
+    "ta",
+    "cheers",
+    "many",
+    "so",
+    "much",
+    "a",
+    "lot",
+    "very",
+    "really",
+    "ok",
+    "okay",
+    "great",
+    "perfect",
+    "brilliant",
+    "brill",
+    "lovely",
+    "fab",
+    "fantastic",
+    "super",
+    "excellent",
+    "amazing",
+    "good",
+    "got",
+    "it",
+    "that's",
+    "thats",
+    "that",
+    "this",
+    "is",
+    "was",
+    "just",
+    "what",
+    "i",
+    "needed",
+    "helpful",
+    "useful",
+    "will",
+    "do",
+    "understood",
+    "noted",
+    "again",
+    "for",
+    "the",
+    "your",
+    "help",
+    "answer",
+    "info",
+    "appreciated",
+    "all",
+    "sorted",
+    "clear",
+    "makes",
+    "sense",
+    "kind",
+    "of",
+    "yes",
+    "right",
+];
+
+/// Words that make a message a thank-you or an assent.
+const ASSENT: &[&str] = &[
+    "thanks",
+    "thank",
+    "thx",
+    "ta",
+    "cheers",
+    "ok",
+    "okay",
+    "great",
+    "perfect",
+    "noted",
+    "understood",
+    "appreciated",
+];
+
+/// A short message made only of thanks and acknowledgements ("Thanks,
+/// that's really helpful!"), perhaps signed with a name on a line of its own.
+fn is_thanks(text: &str) -> bool {
+    if text.contains('?') {
+        return false;
+    }
+    let mut lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if lines.len() > 1 && lines.last().is_some_and(|l| l.split_whitespace().count() <= 2) {
+        lines.pop();
+    }
+    let lower = lines.join(" ").to_lowercase().replace('’', "'");
+    let words: Vec<&str> = lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .collect();
+    !words.is_empty()
+        && words.len() <= 12
+        && words.iter().all(|w| THANKS_WORDS.contains(w))
+        && words.iter().any(|w| ASSENT.contains(w))
 }
 
 /// Openings of a follow-up that leans on the question before it.
@@ -96,7 +202,8 @@ pub fn in_context(question: &str, previous: Option<&str>) -> InContext {
 /// The reply to `text`, a message from `who` in the conversation `key` of
 /// `channel`, whose id in the channel is `reference`. Questions are answered
 /// (and recorded) by the service; commands are not questions and are not
-/// recorded. Someone not on the staff list gets the service's refusal.
+/// recorded. Someone not on the staff list gets the service's refusal. A
+/// thank-you gets no reply (`None`).
 pub fn respond(
     service: &Service,
     who: &Who<'_>,
@@ -104,7 +211,7 @@ pub fn respond(
     reference: &str,
     key: &str,
     text: &str,
-) -> Result<Reply> {
+) -> Result<Option<Reply>> {
     let store = service.store();
     let conversation = store.conversation(channel.as_str(), key)?;
     let school = service.school_of(who);
@@ -113,18 +220,19 @@ pub fn respond(
         None => Request::Question(text.to_owned()),
     };
     let question = match (request, &school) {
-        (Request::Help, _) => return Ok(commands::help()),
-        (Request::Policies, Some(school)) => return Ok(commands::policies(service.engine(), school)),
+        (Request::Help, _) => return Ok(Some(commands::help(channel))),
+        (Request::Thanks, _) => return Ok(None),
+        (Request::Policies, Some(school)) => return Ok(Some(commands::policies(service.engine(), school))),
         (Request::Source(id), Some(school)) => {
             let id = id.or_else(|| conversation.as_ref().and_then(|c| c.clause.clone()));
-            return Ok(commands::source(service.engine(), school, id.as_deref()));
+            return Ok(Some(commands::source(service.engine(), school, id.as_deref())));
         }
         (Request::Question(question), _) => question,
         (_, None) => text.to_owned(),
     };
     let read = in_context(&question, conversation.as_ref().map(|c| c.question.as_str()));
     let exchange = service.answer(&read.asked, who, channel, reference)?;
-    Ok(match &exchange.answer {
+    Ok(Some(match &exchange.answer {
         Some(answer) => {
             let remembered = Conversation {
                 question: read.topic,
@@ -137,7 +245,7 @@ pub fn respond(
             }
         }
         None => Reply::text(exchange.reply),
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -157,6 +265,30 @@ mod tests {
             request("help me with WhatsApp"),
             Request::Question("help me with WhatsApp".into())
         );
+    }
+
+    #[test]
+    fn thanks_are_not_questions() {
+        for thanks in [
+            "Thanks!",
+            "thank you so much",
+            "OK, got it",
+            "Cheers 👍",
+            "Great, thanks for the help.",
+            "ok",
+            "Thanks, that's really helpful!\n\nAmira",
+        ] {
+            assert_eq!(request(thanks), Request::Thanks, "{thanks}");
+        }
+        for question in [
+            "Thanks, can I use WhatsApp?",
+            "what about on a school phone?",
+            "So can I?",
+            "thanks for nothing: who do I tell?",
+            "Thanks!\n\nAnd can I use Teams for parents' evening",
+        ] {
+            assert!(matches!(request(question), Request::Question(_)), "{question}");
+        }
     }
 
     #[test]

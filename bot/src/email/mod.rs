@@ -456,6 +456,10 @@ impl Clerk {
             &mail.thread_root(),
             &mail.question(),
         )?;
+        let Some(reply) = reply else {
+            self.ignore(&from, &reference, "a thank-you, not a question")?;
+            return Ok(Decision::Done);
+        };
         let notes: Vec<String> = if mail.attachments.is_empty() {
             Vec::new()
         } else {

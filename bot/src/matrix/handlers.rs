@@ -215,6 +215,8 @@ async fn handle_message(
         )
     })
     .await??;
+    // A thank-you needs no answer.
+    let Some(reply) = reply else { return Ok(()) };
     let content = RoomMessageEventContent::notice_html(reply.plain, reply.html);
     let content = if direct {
         content.make_reply_to(event, ForwardThread::Yes, AddMentions::No)
