@@ -425,23 +425,30 @@ Content-Disposition: attachment; filename=\"form.bin\"\r\nContent-Transfer-Encod
 }
 
 #[test]
-fn without_idle_the_bot_polls() {
+fn without_idle_the_bot_polls_and_can_ignore_strangers() {
     let Some(server) = MailServer::without_idle() else {
         return;
     };
     let plain = |server: &MailServer| {
         format!(
-            "poll_seconds = 1\nimap = {{ host = \"127.0.0.1\", port = {}, tls = \"none\" }}\n\
+            "poll_seconds = 1\nunknown_senders = \"ignore\"\nimap = {{ host = \"127.0.0.1\", port = {}, tls = \"none\" }}\n\
              smtp = {{ host = \"127.0.0.1\", port = {}, tls = \"none\" }}",
             server.imap, server.smtp
         )
     };
-    let setup = Setup::on(server, &["amira"], &[], 50, plain).expect("a setup");
+    let setup = Setup::on(server, &["amira"], &["stranger"], 50, plain).expect("a setup");
     let mut bot = Serve::start_with_env(&setup.s, &[]);
     let connected = bot.wait_for_line("policybot: email connected as", REPLY_TIMEOUT);
     assert!(connected.ends_with("(polling)"), "{connected}");
+    // With unknown_senders = "ignore", a stranger gets nothing at all.
+    let stranger = setup.ask("stranger", Mail::text("WhatsApp", WHATSAPP));
     let asked = setup.ask("amira", Mail::text("WhatsApp", WHATSAPP));
     assert!(setup.reply_to("amira", &asked).text.contains('“'));
+    wait_until("the stranger's mail to be dealt with", || {
+        setup.audit(&stranger).iter().any(|e| e["kind"] == "ignored")
+    });
+    std::thread::sleep(QUIET);
+    assert!(setup.replies("stranger").is_empty(), "nothing for an unknown sender");
     bot.stop_within(STOP_TIMEOUT);
 }
 
