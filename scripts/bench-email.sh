@@ -13,24 +13,15 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=serve.sh
-. "$repo/scripts/serve.sh"
+# shellcheck source=bench-lib.sh
+. "$repo/scripts/bench-lib.sh"
 questions="${1:-200}"
 json="${2:-}"
 port="${PORT:-18600}"
 imap=$port smtp=$((port + 1)) imaps=$((port + 2)) smtps=$((port + 3))
-work="$(mktemp -d /tmp/policybot-bench-email.XXXXXX)"
-chmod 755 "$work"
-serve_pid=""
-cleanup() {
-    [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null || true
-    "$repo/scripts/mail.sh" stop "$work/mail" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-cargo build --release --quiet --bin policybot --manifest-path "$repo/Cargo.toml"
-bin="$repo/target/release/policybot"
+stop_servers() { "$repo/scripts/mail.sh" stop "$work/mail"; }
+bench_init email
+build_release
 
 password="bench-$(date +%s)"
 "$repo/scripts/mail.sh" certs "$work/mail" >/dev/null
@@ -63,7 +54,7 @@ role = "Year 4 teacher"
 email = ["amira@example.test"]
 TOML
 
-start_serve "$bin" "$work/policybot.toml" "$work" "policybot: email connected"
+start_serve "policybot: email connected"
 
 POLICYBOT_BENCH_PASSWORD="$password" "$bin" bench --email --email-imap "127.0.0.1:$imap" \
     --email-smtp "127.0.0.1:$smtp" --email-user amira@example.test --email-bot policy@example.test \

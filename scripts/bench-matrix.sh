@@ -11,23 +11,15 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=serve.sh
-. "$repo/scripts/serve.sh"
+# shellcheck source=bench-lib.sh
+. "$repo/scripts/bench-lib.sh"
 questions="${1:-200}"
 json="${2:-}"
 port="${PORT:-18449}"
 export SYNAPSE_VENV="${SYNAPSE_VENV:-$repo/target/synapse-venv}"
-work="$(mktemp -d /tmp/policybot-bench-matrix.XXXXXX)"
-serve_pid=""
-cleanup() {
-    [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null || true
-    "$repo/scripts/synapse.sh" stop "$work/synapse" >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-cargo build --release --quiet --bin policybot --manifest-path "$repo/Cargo.toml"
-bin="$repo/target/release/policybot"
+stop_servers() { "$repo/scripts/synapse.sh" stop "$work/synapse"; }
+bench_init matrix
+build_release
 
 url="$("$repo/scripts/synapse.sh" start "$work/synapse" "$port")"
 password="bench-$(date +%s)"
@@ -57,7 +49,7 @@ role = "Year 4 teacher"
 matrix = "@amira:localhost"
 TOML
 
-start_serve "$bin" "$work/policybot.toml" "$work" "policybot: matrix connected"
+start_serve "policybot: matrix connected"
 
 POLICYBOT_BENCH_PASSWORD="$password" "$bin" bench --matrix --matrix-homeserver "$url" \
     --matrix-user @amira:localhost --matrix-bot @policybot:localhost --questions "$questions" $json

@@ -176,22 +176,32 @@ impl Mailbot {
                 continue;
             }
             if idle {
-                let mut handle = imap.idle();
-                within(handle.init()).await?;
-                let (news, _interrupt) = handle.wait_with_timeout(Duration::from_secs(config.idle_minutes * 60));
-                // The server's keep-alives restart the wait's own timeout, so
-                // IDLE is also re-issued on a clock of its own.
-                tracing::debug!("idling");
-                tokio::select! {
-                    result = news => { tracing::debug!("idle ended: {result:?}"); result?; }
-                    () = tokio::time::sleep(Duration::from_secs(config.idle_minutes * 60)) => {}
-                    () = stopped(shutdown) => {}
-                }
-                imap = within(handle.done()).await?;
+                imap = self.idle(imap, shutdown).await?;
             } else if sleep_or_stop(Duration::from_secs(config.poll_seconds), shutdown).await {
                 return Ok(());
             }
         }
+    }
+
+    /// Waits in IDLE until the server has news, `idle_minutes` pass, or the
+    /// service stops.
+    async fn idle(&self, imap: Imap, shutdown: &mut watch::Receiver<bool>) -> Result<Imap> {
+        let most = Duration::from_secs(self.config.idle_minutes * 60);
+        let mut handle = imap.idle();
+        within(handle.init()).await?;
+        let (news, _interrupt) = handle.wait_with_timeout(most);
+        tracing::debug!("idling");
+        // The server's keep-alives restart the wait's own timeout, so IDLE
+        // is also re-issued on a clock of its own.
+        tokio::select! {
+            result = news => {
+                tracing::debug!("idle ended: {result:?}");
+                result?;
+            }
+            () = tokio::time::sleep(most) => {}
+            () = stopped(shutdown) => {}
+        }
+        within(handle.done()).await
     }
 
     /// Deals with every mail after the saved position, in UID order.
