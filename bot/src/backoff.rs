@@ -33,6 +33,11 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.next = FIRST;
     }
+
+    /// Whether the wait just taken was the first since the last success.
+    pub fn is_first_retry(&self) -> bool {
+        self.next == FIRST * 2
+    }
 }
 
 /// Sleeps for `wait`; true when shutdown came first (or nobody can send it
@@ -60,5 +65,8 @@ mod tests {
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
         b.reset();
         assert_eq!(b.next_wait(), FIRST);
+        assert!(b.is_first_retry());
+        b.next_wait();
+        assert!(!b.is_first_retry());
     }
 }

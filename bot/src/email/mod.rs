@@ -119,7 +119,10 @@ pub async fn run(service: Arc<Service>, config: Email, mut shutdown: watch::Rece
             Err(e) => {
                 let wait = backoff.next_wait();
                 tracing::warn!("email: {e:#}; reconnecting in {}s", wait.as_secs());
-                println!("policybot: email disconnected, retrying");
+                if backoff.is_first_retry() {
+                    // The line scripts and tests can watch for.
+                    println!("policybot: email disconnected, retrying");
+                }
                 if sleep_or_stop(wait, &mut shutdown).await {
                     return Ok(());
                 }
