@@ -256,13 +256,16 @@ pub const EMPTY_QUESTION: &str =
     "Ask me about a school policy, for example: \"Can I use WhatsApp to message parents on a trip?\"";
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::directory::StaffEntry;
     use crate::store::audit::Filter;
     use policybot_index::{ClauseIndex, Settings, Thesaurus, corpus::policy_from_bytes};
 
-    fn service() -> Service {
+    /// A service for one school with one policy (a Don't list about email)
+    /// and one member of staff, Alice (`alice@oakfield.example`,
+    /// `@alice:oakfield.example`), on an in-memory store.
+    pub(crate) fn service() -> Service {
         let policy = policy_from_bytes(
             "oakfield",
             "p.txt",

@@ -567,3 +567,141 @@ async fn within<T>(command: impl Future<Output = async_imap::error::Result<T>>) 
         .await
         .context("the IMAP server stopped answering")??)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MailServer;
+
+    fn clerk(replies_per_hour: u32) -> Clerk {
+        let server = |port| MailServer {
+            host: "127.0.0.1".into(),
+            port,
+            tls: crate::config::TlsMode::None,
+        };
+        let config = Email {
+            replies_per_hour,
+            ..Email::account("policy@oakfield.example", "x", server(143), server(25))
+        };
+        Clerk {
+            rules: Rules {
+                own_address: config.address.clone(),
+                trusted_authserv_id: None,
+            },
+            service: Arc::new(crate::service::tests::service()),
+            config,
+        }
+    }
+
+    fn mail(from: &str, id: &str, body: &str) -> Vec<u8> {
+        format!("From: {from}\r\nSubject: A question\r\nMessage-ID: <{id}>\r\n\r\n{body}\r\n").into_bytes()
+    }
+
+    fn decide(clerk: &Clerk, raw: &[u8]) -> Decision {
+        clerk.decide(raw, raw.len(), true).unwrap()
+    }
+
+    /// What the SMTP half does once the server took a reply.
+    fn sent(clerk: &Clerk, decision: Decision) -> Outgoing {
+        let Decision::Reply { reply, .. } = decision else {
+            panic!("expected a reply");
+        };
+        clerk
+            .record(
+                Kind::Sent,
+                &reply.to,
+                &reply.in_reply_to,
+                json!({ "message_id": reply.message_id }),
+            )
+            .unwrap();
+        *reply
+    }
+
+    fn ignored_reason(clerk: &Clerk, reference: &str) -> Option<String> {
+        let events = clerk
+            .service
+            .store()
+            .list(&crate::store::audit::Filter::default())
+            .unwrap();
+        events
+            .iter()
+            .rev()
+            .find(|e| e.reference == reference && e.kind == "ignored")
+            .map(|e| e.payload["reason"].as_str().unwrap_or_default().to_owned())
+    }
+
+    #[test]
+    fn a_mail_is_answered_once_and_a_resumed_answer_is_checked_first() {
+        let clerk = clerk(20);
+        let raw = mail(
+            "Alice@Oakfield.example",
+            "q1@x",
+            "Can I email parents from my personal email?",
+        );
+        let Decision::Reply { resumed, reply, .. } = decide(&clerk, &raw) else {
+            panic!("a question from staff is answered");
+        };
+        assert!(!resumed);
+        assert_eq!(reply.to, "alice@oakfield.example");
+        // Seen again before `sent` was recorded (a crash): the recorded
+        // answer comes back, flagged as one an earlier run may have sent.
+        let again = decide(&clerk, &raw);
+        assert!(matches!(again, Decision::Reply { resumed: true, .. }));
+        sent(&clerk, again);
+        assert!(matches!(decide(&clerk, &raw), Decision::Done), "done once sent");
+    }
+
+    #[test]
+    fn strangers_are_refused_once_and_replies_are_capped() {
+        let clerk = clerk(2);
+        let first = decide(&clerk, &mail("eve@elsewhere.example", "s1@x", "Can I use WhatsApp?"));
+        let refusal = sent(&clerk, first);
+        assert!(String::from_utf8_lossy(&refusal.message.formatted()).contains("staff list"));
+        assert!(matches!(
+            decide(&clerk, &mail("eve@elsewhere.example", "s2@x", "Hello?")),
+            Decision::Done
+        ));
+        assert_eq!(
+            ignored_reason(&clerk, "<s2@x>").as_deref(),
+            Some("not on the staff list (already told)")
+        );
+
+        for id in ["a1@x", "a2@x"] {
+            let d = decide(
+                &clerk,
+                &mail("alice@oakfield.example", id, "Can I use my personal email?"),
+            );
+            sent(&clerk, d);
+        }
+        assert!(matches!(
+            decide(&clerk, &mail("alice@oakfield.example", "a3@x", "And WhatsApp?")),
+            Decision::Done
+        ));
+        assert!(
+            ignored_reason(&clerk, "<a3@x>")
+                .unwrap()
+                .starts_with("reply limit: 2 replies")
+        );
+    }
+
+    #[test]
+    fn thanks_and_the_bots_own_copies_get_nothing() {
+        let clerk = clerk(20);
+        let thanks = decide(
+            &clerk,
+            &mail("alice@oakfield.example", "t1@x", "Thanks, that's great!\n\nAlice"),
+        );
+        assert!(matches!(thanks, Decision::Done));
+        assert_eq!(
+            ignored_reason(&clerk, "<t1@x>").as_deref(),
+            Some("a thank-you, not a question")
+        );
+        let copy = mail("policy@oakfield.example", "policybot.0123@oakfield.example", "No.");
+        assert!(matches!(decide(&clerk, &copy), Decision::Done));
+        assert_eq!(
+            ignored_reason(&clerk, "<policybot.0123@oakfield.example>"),
+            None,
+            "not recorded again"
+        );
+    }
+}
