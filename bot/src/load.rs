@@ -81,7 +81,10 @@ pub fn config_sources(config: &Config) -> (Vec<Source>, Vec<String>) {
                             path,
                         });
                     } else {
-                        errors.push(format!("{}: skipped: not a .txt or .md policy", path.display()));
+                        errors.push(format!(
+                            "{}: skipped: not a .txt, .md or .docx policy (PDF import is not built yet)",
+                            path.display()
+                        ));
                     }
                 }
             }

@@ -13,18 +13,23 @@ use crate::parse::{PolicySource, parse_policy};
 pub const MAX_POLICY_BYTES: u64 = 8 * 1024 * 1024;
 
 /// File types read as policies.
-pub const POLICY_EXTENSIONS: &[&str] = &["txt", "md", "markdown", "text"];
+pub const POLICY_EXTENSIONS: &[&str] = &["txt", "md", "markdown", "text", "docx"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("{path}: cannot read: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("{path}: not a text file (it contains NUL bytes); export the policy as .txt or .md")]
+    #[error("{path}: not a text file (it contains NUL bytes); export the policy as .txt, .md or .docx")]
     Binary { path: String },
     #[error("{path}: {size} bytes is larger than the {max}-byte limit for one policy")]
     TooLarge { path: String, size: u64, max: u64 },
     #[error("{path}: unsupported file type; policies are read from {exts}")]
     Unsupported { path: String, exts: String },
+    #[error("{path}: {source}")]
+    Docx {
+        path: String,
+        source: crate::docx::DocxError,
+    },
 }
 
 impl PolicyError {
@@ -33,7 +38,8 @@ impl PolicyError {
             PolicyError::Io { path, .. }
             | PolicyError::Binary { path }
             | PolicyError::TooLarge { path, .. }
-            | PolicyError::Unsupported { path, .. } => path,
+            | PolicyError::Unsupported { path, .. }
+            | PolicyError::Docx { path, .. } => path,
         }
     }
 }
@@ -69,7 +75,25 @@ pub fn read_policy(school: &str, path: &Path) -> Result<Policy, PolicyError> {
     }
     let bytes = std::fs::read(path).map_err(io)?;
     let modified = meta.modified().ok().map(iso_date);
+    let is_docx = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("docx"));
+    if is_docx {
+        let text = crate::docx::docx_to_text(&bytes).map_err(|source| PolicyError::Docx {
+            path: display.clone(),
+            source,
+        })?;
+        return Ok(policy_from_text(school, &display, &text, modified.as_deref()));
+    }
     policy_from_bytes(school, &display, &bytes, modified.as_deref())
+}
+
+/// Parses policy text (a .docx already turned into text).
+pub fn policy_from_text(school: &str, source: &str, text: &str, modified: Option<&str>) -> Policy {
+    parse_policy(&PolicySource {
+        school,
+        source,
+        text,
+        modified,
+    })
 }
 
 /// Parses policy bytes that have already been read (used by tests and benches too).
@@ -92,12 +116,7 @@ pub fn policy_from_bytes(
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let mut policy = parse_policy(&PolicySource {
-        school,
-        source,
-        text,
-        modified,
-    });
+    let mut policy = policy_from_text(school, source, text, modified);
     if let Some(line) = bad_line {
         policy.warnings.insert(
             0,

@@ -10,6 +10,7 @@ pub mod text;
 pub use clause::{Clause, Modality, Policy};
 pub use parse::{PolicySource, parse_policy};
 pub mod corpus;
+pub mod docx;
 pub mod engine;
 pub mod query;
 pub mod rank;

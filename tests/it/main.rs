@@ -13,6 +13,7 @@ mod audit;
 mod bad_input;
 mod cli;
 mod dashboard;
+mod documents;
 mod email;
 mod eval;
 mod index;
