@@ -93,7 +93,7 @@ impl Mail {
     pub fn reference(&self) -> String {
         match &self.message_id {
             Some(id) => format!("<{id}>"),
-            None => format!("sha256:{}", self.digest),
+            None => format!("{DIGEST_PREFIX}{}", self.digest),
         }
     }
 
@@ -123,6 +123,14 @@ impl Mail {
             .filter(move |(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// How the reference of a mail without a Message-ID begins.
+const DIGEST_PREFIX: &str = "sha256:";
+
+/// The reference of raw bytes that do not even parse as a mail.
+pub fn digest_reference(raw: &[u8]) -> String {
+    format!("{DIGEST_PREFIX}{}", sha256_hex_bytes(raw))
 }
 
 fn ids(value: &HeaderValue<'_>) -> Vec<String> {

@@ -42,7 +42,7 @@ use crate::commands::Reply;
 use crate::config::{AfterReply, Email, UnknownSenders};
 use crate::conversation;
 use crate::service::{Channel, Service, Who};
-use crate::store::audit::{Kind, NewEvent, format_time, sha256_hex_bytes};
+use crate::store::audit::{Kind, NewEvent, format_time};
 use imap::Imap;
 use mail::Mail;
 use outgoing::Outgoing;
@@ -70,7 +70,6 @@ const FAILPOINT_AFTER_SEND: &str = "email-after-send";
 
 struct Mailbot {
     clerk: Arc<Clerk>,
-    config: Email,
     smtp: AsyncSmtpTransport<Tokio1Executor>,
 }
 
@@ -100,6 +99,7 @@ enum Pass {
 pub async fn run(service: Arc<Service>, config: Email, mut shutdown: watch::Receiver<bool>) -> Result<()> {
     let password = config.password()?;
     let tls = imap::tls_connector(&config)?;
+    let smtp = outgoing::transport(&config, &password)?;
     let bot = Mailbot {
         clerk: Arc::new(Clerk {
             rules: Rules {
@@ -107,10 +107,9 @@ pub async fn run(service: Arc<Service>, config: Email, mut shutdown: watch::Rece
                 trusted_authserv_id: config.trusted_authserv_id.as_ref().map(|s| s.to_lowercase()),
             },
             service,
-            config: config.clone(),
+            config,
         }),
-        smtp: outgoing::transport(&config, &password)?,
-        config,
+        smtp,
     };
     let mut backoff = Backoff::default();
     loop {
@@ -141,7 +140,7 @@ impl Mailbot {
         backoff: &mut Backoff,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<()> {
-        let config = &self.config;
+        let config = &self.clerk.config;
         let mut imap = imap::connect(config, password, tls).await?;
         let capabilities = within(imap.capabilities()).await?;
         let idle = capabilities.has_str("IDLE");
@@ -189,7 +188,7 @@ impl Mailbot {
     /// Waits in IDLE until the server has news, `idle_minutes` pass, or the
     /// service stops.
     async fn idle(&self, imap: Imap, shutdown: &mut watch::Receiver<bool>) -> Result<Imap> {
-        let most = Duration::from_secs(self.config.idle_minutes * 60);
+        let most = Duration::from_secs(self.clerk.config.idle_minutes * 60);
         let mut handle = imap.idle();
         within(handle.init()).await?;
         let (news, _interrupt) = handle.wait_with_timeout(most);
@@ -234,7 +233,7 @@ impl Mailbot {
             if *shutdown.borrow() {
                 break;
             }
-            let whole = size <= self.config.max_message_bytes;
+            let whole = size <= self.clerk.config.max_message_bytes;
             let part = if whole { "BODY.PEEK[]" } else { "BODY.PEEK[HEADER]" };
             let fetched = within(async {
                 imap.uid_fetch(uid.to_string(), part)
@@ -290,15 +289,8 @@ impl Mailbot {
         };
         match sent {
             Ok(_) => {
-                self.blocking(move |bot| {
-                    bot.record(
-                        Kind::Sent,
-                        &reply.to,
-                        &reference,
-                        json!({ "message_id": reply.message_id, "to": reply.to, "reason": reason }),
-                    )
-                })
-                .await?;
+                self.blocking(move |bot| bot.record_sent(&reply, json!({ "reason": reason })))
+                    .await?;
                 if std::env::var("POLICYBOT_FAILPOINT").as_deref() == Ok(FAILPOINT_AFTER_SEND) {
                     eprintln!("policybot: failpoint {FAILPOINT_AFTER_SEND}: aborting");
                     std::process::abort();
@@ -335,18 +327,8 @@ impl Mailbot {
 
     /// Records as sent a reply the server took before a restart.
     async fn record_recovered(&self, reply: Outgoing) -> Result<()> {
-        self.blocking(move |bot| {
-            bot.record(
-                Kind::Sent,
-                &reply.to,
-                &reply.in_reply_to,
-                json!({
-                    "message_id": reply.message_id, "to": reply.to,
-                    "recovered": "accepted before a restart; its copy is in the bot's mailbox",
-                }),
-            )
-        })
-        .await
+        let note = json!({ "recovered": "accepted before a restart; its copy is in the bot's mailbox" });
+        self.blocking(move |bot| bot.record_sent(&reply, note)).await
     }
 
     /// Flags the mail (or moves it) now that it has been dealt with.
@@ -360,8 +342,8 @@ impl Mailbot {
                 .await
         })
         .await?;
-        if self.config.after_reply == AfterReply::Move {
-            let to = &self.config.processed_mailbox;
+        if self.clerk.config.after_reply == AfterReply::Move {
+            let to = &self.clerk.config.processed_mailbox;
             if can_move {
                 within(imap.uid_mv(&uid, to)).await?;
             } else {
@@ -403,7 +385,7 @@ impl Clerk {
             Mail::parse_headers(raw, size)
         };
         let Some(mail) = parsed else {
-            let reference = format!("sha256:{}", sha256_hex_bytes(raw));
+            let reference = mail::digest_reference(raw);
             if !self.handled(&reference)? {
                 self.ignore("", &reference, "not a readable mail")?;
             }
@@ -514,6 +496,16 @@ impl Clerk {
         )
     }
 
+    /// Records that the server accepted `reply`: its Message-ID and
+    /// recipient, and what `note` adds (why it was sent, how it was found).
+    fn record_sent(&self, reply: &Outgoing, note: serde_json::Value) -> Result<()> {
+        let mut payload = json!({ "message_id": reply.message_id, "to": reply.to });
+        if let (Some(payload), Some(note)) = (payload.as_object_mut(), note.as_object()) {
+            payload.extend(note.clone());
+        }
+        self.record(Kind::Sent, &reply.to, &reply.in_reply_to, payload)
+    }
+
     fn record(&self, kind: Kind, asker: &str, reference: &str, payload: serde_json::Value) -> Result<()> {
         self.service.record_event(NewEvent {
             asker: asker.to_owned(),
@@ -606,14 +598,7 @@ mod tests {
         let Decision::Reply { reply, .. } = decision else {
             panic!("expected a reply");
         };
-        clerk
-            .record(
-                Kind::Sent,
-                &reply.to,
-                &reply.in_reply_to,
-                json!({ "message_id": reply.message_id }),
-            )
-            .unwrap();
+        clerk.record_sent(&reply, json!({})).unwrap();
         *reply
     }
 
