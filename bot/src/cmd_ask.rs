@@ -13,8 +13,8 @@ pub fn run(config: &Config, question: &str, school: Option<&str>, asker: Option<
         bail!("the question is empty: ask something like \"Can I use WhatsApp to message parents on a trip?\"");
     }
     let school = config.school(school)?;
-    let (service, read, _) = load::service(config)?;
-    for problem in read.errors.iter().chain(&read.warnings) {
+    let (service, status, _) = load::service(config)?;
+    for problem in status.problems() {
         eprintln!("{problem}");
     }
     // `--as` asks as someone on the staff list, the way a channel would.

@@ -18,7 +18,7 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List exchanges, oldest first.
+    /// List events (questions and answers, policy versions, mail ignored…), oldest first.
     List {
         #[command(flatten)]
         filter: FilterArgs,
@@ -58,8 +58,19 @@ pub struct FilterArgs {
     /// Only questions no clause answered.
     #[arg(long)]
     unanswered: bool,
+    /// Only these kinds of event (answered, declined, refused, policy-version,
+    /// ignored, sent, reviewed, signed-in, exported, redacted), comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
+    kind: Vec<Kind>,
     #[arg(long)]
     limit: Option<usize>,
+}
+
+fn parse_kind(name: &str) -> Result<Kind, String> {
+    Kind::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("unknown kind of event '{name}' (known: {})", known.join(", "))
+    })
 }
 
 impl FilterArgs {
@@ -68,6 +79,7 @@ impl FilterArgs {
             since: self.since.clone(),
             school: self.school.clone(),
             unanswered: self.unanswered,
+            kinds: self.kind.iter().map(|k| k.as_str()).collect(),
             limit: self.limit,
             ..Filter::default()
         }

@@ -11,12 +11,15 @@ use anyhow::{Context, Result};
 use crate::config::Config;
 use crate::dashboard::{self, AppState};
 use crate::load;
-use crate::{email, matrix};
+use crate::{email, matrix, watch};
 
 pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
-    let (service, read, report) = load::service(config)?;
-    for problem in read.errors.iter().chain(&read.warnings) {
+    let (service, status, report) = load::service(config)?;
+    for problem in status.problems() {
         tracing::warn!("{problem}");
+    }
+    for change in &status.changes {
+        tracing::info!("{change}");
     }
     tracing::info!(
         policies = service.engine().policies().len(),
@@ -46,6 +49,7 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
             shutdown_signal().await;
             let _ = stop.send(true);
         });
+        let watcher = tokio::spawn(watch::run(service.clone(), Arc::new(config.clone()), stopping.clone()));
         let matrix = matrix_config.map(|m| tokio::spawn(matrix::run(service.clone(), m, stopping.clone())));
         let email = email_config.map(|e| tokio::spawn(email::run(service, e, stopping.clone())));
         let mut dashboard_stopping = stopping.clone();
@@ -54,6 +58,7 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
         })
         .await?;
         retention.abort();
+        watcher.abort();
         for (name, channel) in [("matrix", matrix), ("email", email)] {
             let Some(task) = channel else { continue };
             match task.await {

@@ -24,6 +24,7 @@ struct RawConfig {
     default_school: Option<String>,
     store: Option<PathBuf>,
     retention_days: Option<u32>,
+    watch_seconds: Option<u64>,
     staff_csv: Option<PathBuf>,
     #[serde(default, rename = "school")]
     schools: Vec<RawSchool>,
@@ -304,12 +305,19 @@ pub struct Config {
     /// After this many days a question's text is redacted from the audit log
     /// (its hash stays, so the chain still verifies).
     pub retention_days: u32,
+    /// How often `serve` looks for changed policy files (0: never; the
+    /// service then uses the policies it started with).
+    pub watch_seconds: u64,
     pub staff: Vec<StaffEntry>,
     pub staff_csv: Option<PathBuf>,
     pub dashboard: Dashboard,
     pub matrix: Option<Matrix>,
     pub email: Option<Email>,
 }
+
+/// Policy folders are looked at every 2 s: a saved file is live within
+/// seconds, and listing a folder of a few dozen files costs nothing.
+pub const DEFAULT_WATCH_SECONDS: u64 = 2;
 
 /// Questions are kept in full for a school year and a term by default.
 pub const DEFAULT_RETENTION_DAYS: u32 = 365;
@@ -353,6 +361,7 @@ impl Config {
             schools,
             store: resolve(raw.store.as_deref().unwrap_or(Path::new("../var/policybot.sqlite3"))),
             retention_days: raw.retention_days.unwrap_or(DEFAULT_RETENTION_DAYS),
+            watch_seconds: raw.watch_seconds.unwrap_or(DEFAULT_WATCH_SECONDS),
             staff: raw.staff,
             staff_csv: raw.staff_csv.as_deref().map(resolve),
             dashboard: raw.dashboard,

@@ -222,10 +222,10 @@ pub fn respond(
     let question = match (request, &school) {
         (Request::Help, _) => return Ok(Some(commands::help(channel))),
         (Request::Thanks, _) => return Ok(None),
-        (Request::Policies, Some(school)) => return Ok(Some(commands::policies(service.engine(), school))),
+        (Request::Policies, Some(school)) => return Ok(Some(commands::policies(&service.engine(), school))),
         (Request::Source(id), Some(school)) => {
             let id = id.or_else(|| conversation.as_ref().and_then(|c| c.clause.clone()));
-            return Ok(Some(commands::source(service.engine(), school, id.as_deref())));
+            return Ok(Some(commands::source(&service.engine(), school, id.as_deref())));
         }
         (Request::Question(question), _) => question,
         (_, None) => text.to_owned(),

@@ -9,7 +9,7 @@ use policybot_index::corpus;
 use policybot_index::{ClauseIndex, Engine, Policy, Settings, SyncReport, Thesaurus};
 
 use crate::config::Config;
-use crate::service::Service;
+use crate::service::{PolicyStatus, Service};
 use crate::store::Store;
 
 /// A policy file and the school it belongs to.
@@ -24,6 +24,8 @@ pub struct Read {
     pub policies: Vec<Policy>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+    /// Files that gave no usable policy (as `Policy::source` names them).
+    pub failed: Vec<String>,
 }
 
 /// The progress bar every long operation draws (hidden when stderr is not a terminal).
@@ -44,6 +46,7 @@ pub fn read_sources(sources: &[Source]) -> Read {
         policies: Vec::new(),
         errors: Vec::new(),
         warnings: Vec::new(),
+        failed: Vec::new(),
     };
     for s in sources {
         match corpus::read_policy(&s.school, &s.path) {
@@ -57,14 +60,48 @@ pub fn read_sources(sources: &[Source]) -> Read {
                 }
                 if usable {
                     read.policies.push(policy);
+                } else {
+                    read.failed.push(policy.source);
                 }
             }
-            Err(e) => read.errors.push(e.to_string()),
+            Err(e) => {
+                read.errors.push(e.to_string());
+                read.failed.push(s.path.display().to_string());
+            }
         }
         progress.inc(1);
     }
     progress.finish_and_clear();
+    keep_one_file_per_policy(&mut read);
     read
+}
+
+/// Two files of one school with the same policy title (an old copy left
+/// beside the new, a Word file and its PDF) would answer twice and fight over
+/// which version is live. The file saved last is the policy; the others are
+/// reported, naming it. They are not "failed", so no older version of them
+/// is brought back.
+fn keep_one_file_per_policy(read: &mut Read) {
+    let modified = |p: &Policy| std::fs::metadata(&p.source).and_then(|m| m.modified()).ok();
+    let mut policies = std::mem::take(&mut read.policies);
+    // Newest first within each policy; the first of each (school, slug) stays.
+    policies.sort_by(|a, b| {
+        (&a.school, &a.slug)
+            .cmp(&(&b.school, &b.slug))
+            .then(modified(b).cmp(&modified(a)))
+            .then(a.source.cmp(&b.source))
+    });
+    for policy in policies {
+        match read.policies.last() {
+            Some(kept) if kept.school == policy.school && kept.slug == policy.slug => {
+                read.errors.push(format!(
+                    "{}: skipped: the same policy (\"{}\") as {}, which was saved later; keep one file per policy",
+                    policy.source, policy.title, kept.source
+                ));
+            }
+            _ => read.policies.push(policy),
+        }
+    }
 }
 
 /// Every policy file of every configured school.
@@ -82,7 +119,7 @@ pub fn config_sources(config: &Config) -> (Vec<Source>, Vec<String>) {
                         });
                     } else {
                         errors.push(format!(
-                            "{}: skipped: not a .txt, .md or .docx policy (PDF import is not built yet)",
+                            "{}: skipped: not a .txt, .md, .docx or .pdf policy",
                             path.display()
                         ));
                     }
@@ -125,12 +162,66 @@ pub fn engine(
     Ok(built)
 }
 
-/// The answer service for a config: engine, staff directory and store.
-pub fn service(config: &Config) -> Result<(Service, Read, SyncReport)> {
+/// The answer service for a config: engine, staff directory and store, and
+/// what loading the policies found.
+pub fn service(config: &Config) -> Result<(Service, PolicyStatus, SyncReport)> {
     let directory = config.directory()?;
     let store = Store::open(&config.store)?;
-    let (engine, read, report) = from_config(config)?;
-    Ok((Service::new(engine, directory, store), read, report))
+    let (policies, status) = live_policies(config, &store, &[])?;
+    let (engine, report) = engine_for(config, policies)?;
+    let service = Service::new(engine, directory, store);
+    service.set_policy_status(status.clone());
+    Ok((service, status, report))
+}
+
+/// The service's policies afresh, for a running service: a changed file's
+/// new version goes live, and a broken one keeps its last good version.
+/// Returns what changed, for the log.
+pub fn reload(config: &Config, service: &Service) -> Result<(PolicyStatus, SyncReport)> {
+    let current = service.engine();
+    let (policies, status) = live_policies(config, service.store(), current.policies())?;
+    let (engine, report) = engine_for(config, policies)?;
+    service.replace_engine(engine, status.clone());
+    Ok((status, report))
+}
+
+/// The policies to answer from: every configured file as it reads now, or,
+/// where a file is broken (unreadable, damaged, no clauses), the version last
+/// live from it, from `previous` or else the store, so a bad save never takes
+/// a policy away from staff. Each version is recorded in the store, which
+/// gives it the label answers cite.
+pub fn live_policies(config: &Config, store: &Store, previous: &[Policy]) -> Result<(Vec<Policy>, PolicyStatus)> {
+    let mut read = read_config(config);
+    let mut kept = Vec::new();
+    for source in &read.failed {
+        let last_good = match previous.iter().find(|p| &p.source == source) {
+            Some(p) => Some(p.clone()),
+            None => store.last_good(source)?,
+        };
+        if let Some(policy) = last_good {
+            kept.push(format!(
+                "{source}: version {} of {} stays live until the file is fixed",
+                policy.version, policy.title
+            ));
+            read.policies.push(policy);
+        }
+    }
+    let changes = store.register_versions(&mut read.policies)?;
+    let status = PolicyStatus {
+        checked_at: crate::store::audit::now(),
+        errors: read.errors,
+        warnings: read.warnings,
+        kept,
+        changes,
+    };
+    Ok((read.policies, status))
+}
+
+/// An engine over `policies` with the config's index directory and thesaurus.
+fn engine_for(config: &Config, policies: Vec<Policy>) -> Result<(Engine, SyncReport)> {
+    let index = ClauseIndex::open_in_dir(&config.index_dir)
+        .with_context(|| format!("opening index {}", config.index_dir.display()))?;
+    engine(policies, index, &config.thesaurus_text()?, Settings::default())
 }
 
 /// Every policy of every configured school, with the problems found listing
@@ -141,14 +232,4 @@ pub fn read_config(config: &Config) -> Read {
     errors.append(&mut read.errors);
     read.errors = errors;
     read
-}
-
-/// The engine for a config: its schools' policies, its persisted index.
-pub fn from_config(config: &Config) -> Result<(Engine, Read, SyncReport)> {
-    let mut read = read_config(config);
-    let index = ClauseIndex::open_in_dir(&config.index_dir)
-        .with_context(|| format!("opening index {}", config.index_dir.display()))?;
-    let policies = std::mem::take(&mut read.policies);
-    let (engine, report) = self::engine(policies, index, &config.thesaurus_text()?, Settings::default())?;
-    Ok((engine, read, report))
 }

@@ -15,11 +15,13 @@ mod bench;
 mod bench_audit;
 mod bench_dashboard;
 mod bench_email;
+mod bench_import;
 mod bench_matrix;
 mod cmd_ask;
 mod cmd_audit;
 mod cmd_clauses;
 mod cmd_index;
+mod cmd_policy;
 mod cmd_serve;
 mod cmd_user;
 mod commands;
@@ -33,6 +35,7 @@ mod load;
 mod matrix;
 mod service;
 mod store;
+mod watch;
 
 #[derive(Parser)]
 #[command(
@@ -98,6 +101,11 @@ enum Command {
         #[command(subcommand)]
         command: cmd_audit::AuditCommand,
     },
+    /// Policy versions, and what changed between two of them.
+    Policy {
+        #[command(subcommand)]
+        command: cmd_policy::PolicyCommand,
+    },
     /// Show the clauses the parser makes of a policy file (for policy authors).
     Clauses {
         file: PathBuf,
@@ -151,6 +159,10 @@ enum Command {
         /// Measure the audit log's append throughput instead.
         #[arg(long)]
         audit: bool,
+        /// Measure how long reading these policy files (.txt, .docx, .pdf)
+        /// into clauses takes instead (--questions rounds each).
+        #[arg(long, num_args = 1..)]
+        import: Vec<PathBuf>,
         /// Measure dashboard page times with a long audit log instead.
         #[arg(long)]
         dashboard: bool,
@@ -223,7 +235,12 @@ fn main() -> Result<()> {
     // two are in play and nothing chose.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("POLICYBOT_LOG").unwrap_or_else(|_| "warn".into()))
+        // The PDF libraries log what our own errors already say, better
+        // ("is password-protected", "no text layer").
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("POLICYBOT_LOG")
+                .unwrap_or_else(|_| "warn,lopdf=error,pdf_extract=error".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -241,6 +258,7 @@ fn main() -> Result<()> {
             json,
         ),
         Command::Audit { command } => cmd_audit::run(&load_config(cli.config)?, command),
+        Command::Policy { command } => cmd_policy::run(&load_config(cli.config)?, command),
         Command::Serve { bind } => cmd_serve::run(&load_config(cli.config)?, bind.as_deref()),
         Command::User {
             command: UserCommand::Add { name, role, school },
@@ -293,6 +311,7 @@ fn main() -> Result<()> {
             clauses,
             questions,
             audit,
+            import,
             dashboard,
             rows,
             events,
@@ -327,6 +346,8 @@ fn main() -> Result<()> {
                     bot: matrix_bot.unwrap_or_default(),
                 };
                 bench_matrix::run(&target, questions, json)
+            } else if !import.is_empty() {
+                bench_import::run(&import, questions.min(100), json)
             } else if dashboard {
                 bench_dashboard::run(rows, 50, json)
             } else if audit {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::directory::Directory;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::store::Store;
 use crate::store::audit::{Event, Kind, NewEvent};
@@ -64,7 +64,10 @@ pub struct Exchange {
 }
 
 pub struct Service {
-    engine: Engine,
+    /// Replaced whole when policy files change (`load::reload`); an answer
+    /// in progress keeps the engine it started with.
+    engine: RwLock<Arc<Engine>>,
+    policy_status: RwLock<PolicyStatus>,
     directory: Directory,
     store: Arc<Store>,
     /// Events go through the group-commit writer: many channels answering at
@@ -77,7 +80,8 @@ impl Service {
         let store = Arc::new(store);
         let writer = AuditWriter::spawn(store.clone());
         Service {
-            engine,
+            engine: RwLock::new(Arc::new(engine)),
+            policy_status: RwLock::new(PolicyStatus::default()),
             directory,
             store,
             writer,
@@ -88,8 +92,22 @@ impl Service {
         &self.store
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts a new engine live: the next question is answered from it.
+    pub fn replace_engine(&self, engine: Engine, status: PolicyStatus) {
+        *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(engine);
+        self.set_policy_status(status);
+    }
+
+    pub fn policy_status(&self) -> PolicyStatus {
+        self.policy_status.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_policy_status(&self, status: PolicyStatus) {
+        *self.policy_status.write().unwrap_or_else(|p| p.into_inner()) = status;
     }
 
     pub fn directory(&self) -> &Directory {
@@ -143,7 +161,7 @@ impl Service {
                 answer: None,
             });
         };
-        let answer = match self.engine.answer(
+        let answer = match self.engine().answer(
             question,
             &Asker {
                 school: &school,
@@ -199,7 +217,7 @@ impl Service {
         let reply = prior.payload["reply"].as_str().unwrap_or_default().to_owned();
         let answer = match (kind, prior.question.as_deref()) {
             (Kind::Answered | Kind::Declined, Some(question)) => self
-                .engine
+                .engine()
                 .answer(
                     question,
                     &Asker {
@@ -246,6 +264,27 @@ impl Service {
             question: question.map(str::to_owned),
             payload,
         })
+    }
+}
+
+/// What the last reading of the policy files found: shown on the
+/// dashboard's policies page.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyStatus {
+    pub checked_at: String,
+    /// Files that could not be used, each `file: message`.
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Broken files whose last good version stays live.
+    pub kept: Vec<String>,
+    /// Versions that went live in that reading.
+    pub changes: Vec<String>,
+}
+
+impl PolicyStatus {
+    /// Everything a policy author should fix or know, errors first.
+    pub fn problems(&self) -> impl Iterator<Item = &String> {
+        self.errors.iter().chain(&self.kept).chain(&self.warnings)
     }
 }
 

@@ -1,12 +1,12 @@
 //! The clause model: the smallest unit of a policy a member of staff can be
 //! held to, with everything a citation needs.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// What a clause asks of staff. Includes what its heading implies: an item of
 /// a "Don't" list is a prohibition even when it reads "Use personal email…".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Modality {
     MustNot,
@@ -40,7 +40,7 @@ impl fmt::Display for Modality {
 }
 
 /// One clause of one policy.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Clause {
     /// Stable id: `school/policy/hash`, where the hash covers the heading path,
     /// the normalised text and the occurrence of that text under that heading.
@@ -82,16 +82,27 @@ impl Clause {
 
     /// "Westgate ICT Acceptable Use Policy, 'Email', clause 4 — version 2026-09-01"
     pub fn citation(&self) -> String {
+        format!(
+            "{}, {} — version {}",
+            self.policy_title,
+            self.place(),
+            self.policy_version
+        )
+    }
+
+    /// Where the clause is within its policy: "'Email', clause 4", naming the
+    /// Do/Don't list it belongs to.
+    pub fn place(&self) -> String {
         let section = self.section();
         let number = match &self.number {
             Some(n) => n.trim_end_matches(['.', ')']).to_owned(),
             None => self.ordinal.to_string(),
         };
-        let mut out = self.policy_title.clone();
+        let mut out = String::new();
         if !section.is_empty() {
-            out.push_str(&format!(", '{section}'"));
+            out.push_str(&format!("'{section}', "));
         }
-        out.push_str(&format!(", clause {number}"));
+        out.push_str(&format!("clause {number}"));
         // An item of a "Don't" list reads as a permission when quoted alone.
         if let Some(list) = self
             .heading_path
@@ -100,18 +111,21 @@ impl Clause {
         {
             out.push_str(&format!(" (in the “{list}” list)"));
         }
-        out.push_str(&format!(" — version {}", self.policy_version));
         out
     }
 }
 
 /// A parsed policy file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Policy {
     pub school: String,
     pub slug: String,
     pub title: String,
     pub version: String,
+    /// Whether `version` is the policy's own ("Version: 3.1", "Reviewed
+    /// Spring 2025") rather than made up from the file's date and content.
+    #[serde(default)]
+    pub version_declared: bool,
     /// Where the policy came from (a path, for messages and re-indexing).
     pub source: String,
     /// Hash of the source bytes; the index re-reads a file when this changes.

@@ -1,6 +1,6 @@
-//! Reading policy files from disk: the only file I/O the library does besides
-//! its index directory. Every failure names the file, and one bad file never
-//! stops the others.
+//! Reading policy files (.txt, .md, .docx, .pdf) from disk: the only file
+//! I/O the library does besides its index directory. Every failure names the
+//! file, and one bad file never stops the others.
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,14 +12,18 @@ use crate::parse::{PolicySource, parse_policy};
 /// refused rather than parsed into hundreds of thousands of "clauses".
 pub const MAX_POLICY_BYTES: u64 = 8 * 1024 * 1024;
 
+/// A PDF carries its fonts and images besides the text: a 200-page policy
+/// exported from Word is a few MB, with a logo on every page more.
+pub const MAX_PDF_BYTES: u64 = 64 * 1024 * 1024;
+
 /// File types read as policies.
-pub const POLICY_EXTENSIONS: &[&str] = &["txt", "md", "markdown", "text", "docx"];
+pub const POLICY_EXTENSIONS: &[&str] = &["txt", "md", "markdown", "text", "docx", "pdf"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("{path}: cannot read: {source}")]
     Io { path: String, source: std::io::Error },
-    #[error("{path}: not a text file (it contains NUL bytes); export the policy as .txt, .md or .docx")]
+    #[error("{path}: not a text file (it contains NUL bytes); export the policy as .txt, .md, .docx or .pdf")]
     Binary { path: String },
     #[error("{path}: {size} bytes is larger than the {max}-byte limit for one policy")]
     TooLarge { path: String, size: u64, max: u64 },
@@ -30,6 +34,8 @@ pub enum PolicyError {
         path: String,
         source: crate::docx::DocxError,
     },
+    #[error("{path}: {source}")]
+    Pdf { path: String, source: crate::pdf::PdfError },
 }
 
 impl PolicyError {
@@ -39,7 +45,8 @@ impl PolicyError {
             | PolicyError::Binary { path }
             | PolicyError::TooLarge { path, .. }
             | PolicyError::Unsupported { path, .. }
-            | PolicyError::Docx { path, .. } => path,
+            | PolicyError::Docx { path, .. }
+            | PolicyError::Pdf { path, .. } => path,
         }
     }
 }
@@ -66,11 +73,13 @@ pub fn read_policy(school: &str, path: &Path) -> Result<Policy, PolicyError> {
         source,
     };
     let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_POLICY_BYTES {
+    let is_pdf = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("pdf"));
+    let max = if is_pdf { MAX_PDF_BYTES } else { MAX_POLICY_BYTES };
+    if meta.len() > max {
         return Err(PolicyError::TooLarge {
             path: display,
             size: meta.len(),
-            max: MAX_POLICY_BYTES,
+            max,
         });
     }
     let bytes = std::fs::read(path).map_err(io)?;
@@ -83,10 +92,17 @@ pub fn read_policy(school: &str, path: &Path) -> Result<Policy, PolicyError> {
         })?;
         return Ok(policy_from_text(school, &display, &text, modified.as_deref()));
     }
+    if is_pdf {
+        let text = crate::pdf::pdf_to_text(&bytes).map_err(|source| PolicyError::Pdf {
+            path: display.clone(),
+            source,
+        })?;
+        return Ok(policy_from_text(school, &display, &text, modified.as_deref()));
+    }
     policy_from_bytes(school, &display, &bytes, modified.as_deref())
 }
 
-/// Parses policy text (a .docx already turned into text).
+/// Parses policy text (a .docx or .pdf already turned into text).
 pub fn policy_from_text(school: &str, source: &str, text: &str, modified: Option<&str>) -> Policy {
     parse_policy(&PolicySource {
         school,

@@ -40,7 +40,9 @@ pub fn parse_policy(src: &PolicySource<'_>) -> Policy {
     let blocks = blocks(&lines);
     let content_hash = hex_hash(src.text.as_bytes(), 16);
     let title = find_title(&lines).unwrap_or_else(|| title_from_source(src.source));
-    let version = find_version(src.text).unwrap_or_else(|| match src.modified {
+    let declared = find_version(src.text);
+    let version_declared = declared.is_some();
+    let version = declared.unwrap_or_else(|| match src.modified {
         Some(date) => format!("{date} #{}", &content_hash[..8]),
         None => format!("#{}", &content_hash[..8]),
     });
@@ -83,6 +85,7 @@ pub fn parse_policy(src: &PolicySource<'_>) -> Policy {
         slug,
         title,
         version,
+        version_declared,
         source: src.source.to_owned(),
         content_hash,
         clauses,

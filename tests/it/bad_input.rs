@@ -131,13 +131,13 @@ fn policy_without_headings_still_yields_clauses() {
 }
 
 #[test]
-fn a_truncated_docx_is_named_and_a_pdf_skipped() {
+fn a_truncated_docx_and_a_damaged_pdf_are_named() {
     let (sandbox, docx) = with_bad_file("policy.docx", b"PK\x03\x04\x14\0\x06\0word/document.xml");
     let pdf = docx.with_file_name("policy.pdf");
     write(&pdf, b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n");
     let run = assert_good_policy_survives(&sandbox, 1);
     run.assert_reports(&docx, &["not a .docx"]);
-    run.assert_reports(&pdf, &["skipped", "not built yet"]);
+    run.assert_reports(&pdf, &["damaged PDF"]);
 }
 
 /// `index --check` with one bad file: non-zero exit, `file:...: message`

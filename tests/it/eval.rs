@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::support::{read, run_in, shared_dir, str_field};
+use crate::support::{eval_report, read, shared_dir, str_field};
 
 const SUMMARY_KEYS: &[&str] = &[
     "questions",
@@ -42,19 +42,7 @@ fn assert_keys(value: &Value, expected: &[&str], what: &str) {
 fn eval_json_has_exactly_the_specified_keys() {
     let Some(shared) = shared_dir() else { return };
     let questions = shared.join("eval").join("dev.yaml");
-    let corpus = shared.join("corpus");
-    let run = run_in(
-        &shared,
-        [
-            "eval".as_ref(),
-            questions.as_os_str(),
-            "--corpus".as_ref(),
-            corpus.as_os_str(),
-            "--json".as_ref(),
-        ],
-    );
-    run.assert_success();
-    let report = run.json();
+    let report = eval_report(&shared, &shared.join("corpus"));
     assert_keys(&report, &["summary", "results"], "the report");
 
     let summary = &report["summary"];

@@ -21,3 +21,4 @@ mod mailserver;
 mod matrix;
 mod serve;
 mod synapse;
+mod versions;

@@ -589,3 +589,20 @@ pub fn get_page(addr: &str, cookie: &str, path: &str) -> String {
         &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
     )
 }
+
+/// `policybot eval --json` on the shared dev questions over `corpus`.
+pub fn eval_report(shared: &Path, corpus: &Path) -> Value {
+    let questions = shared.join("eval").join("dev.yaml");
+    let run = run_in(
+        shared,
+        [
+            "eval".as_ref(),
+            questions.as_os_str(),
+            "--corpus".as_ref(),
+            corpus.as_os_str(),
+            "--json".as_ref(),
+        ],
+    );
+    run.assert_success();
+    run.json()
+}

@@ -76,6 +76,8 @@ pub fn router(state: Shared) -> Router {
         .route("/unanswered", get(unanswered))
         .route("/clauses", get(clause_report))
         .route("/audit", get(audit_status))
+        .route("/policies", get(policies))
+        .route("/policies/diff", get(policy_diff))
         .route("/export.csv", get(export_csv))
         .route("/ask", get(ask_form).post(ask))
         .route("/review", post(review))
@@ -380,6 +382,57 @@ async fn clause_report(State(state): State<Shared>, headers: HeaderMap, Query(q)
     match state.service.store().clause_counts(filter.school.as_deref()) {
         Ok(rows) => pages::clause_report(&state, &session, &rows).into_response(),
         Err(e) => internal(e),
+    }
+}
+
+/// The live version of each policy, with its history, and what the last
+/// reading of the policy files found (a broken file, the version kept live).
+async fn policies(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+    let session = match require(&state, &headers, true) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let school = visible_school(&session, q.school.as_deref());
+    let store = state.service.store();
+    let listed = store.live_versions(school.as_deref()).and_then(|live| {
+        live.into_iter()
+            .map(|v| {
+                let history = store.policy_versions(&v.school, &v.policy)?;
+                Ok((v, history))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    });
+    match listed {
+        Ok(listed) => pages::policies(&session, &listed, &state.service.policy_status()).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct DiffQuery {
+    school: String,
+    policy: String,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// What changed between two versions of a policy: the page staff will be
+/// shown when asked to acknowledge a new version.
+async fn policy_diff(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<DiffQuery>) -> Response {
+    let session = match require(&state, &headers, true) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    if session.user.school.as_ref().is_some_and(|own| own != &q.school) {
+        return (StatusCode::FORBIDDEN, "that school's policies are not yours to see").into_response();
+    }
+    let store = state.service.store();
+    match crate::cmd_policy::pair(store, &q.school, &q.policy, q.from.as_deref(), q.to.as_deref()) {
+        Ok((older, newer)) => {
+            let changes = policybot_index::diff::diff(&older.clauses, &newer.clauses);
+            pages::policy_diff(&session, &older, &newer, &changes).into_response()
+        }
+        Err(e) => (StatusCode::NOT_FOUND, format!("{e:#}")).into_response(),
     }
 }
 

@@ -7,9 +7,12 @@ use maud::{DOCTYPE, Markup, html};
 use serde_json::Value;
 
 use super::AppState;
-use crate::service::Exchange;
+use crate::service::{Exchange, PolicyStatus};
 use crate::store::audit::{ClauseCount, Event, Verification};
 use crate::store::users::Session;
+use crate::store::versions::VersionInfo;
+use policybot_index::Policy;
+use policybot_index::diff::{Change, PolicyDiff, WordChange};
 
 const STYLE: &str = "
 body{font-family:system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
@@ -21,6 +24,7 @@ blockquote{margin:.3rem 0;padding:.3rem .6rem;border-left:3px solid #1f4e79;back
 .verdict{font-weight:700;text-transform:uppercase;font-size:.8rem}.no{color:#a40e26}.yes{color:#1a7f37}
 .conditional{color:#9a6700}.none{color:#57606a}.refused{color:#57606a}
 form.inline{display:inline}input,select,button,textarea{font:inherit}button{cursor:pointer}
+del{background:#ffebe9;color:#a40e26}ins{background:#dafbe1;color:#1a7f37;text-decoration:none}
 .ok{color:#1a7f37;font-weight:700}.bad{color:#a40e26;font-weight:700}.muted{color:#57606a;font-size:.85rem}
 ";
 
@@ -41,6 +45,7 @@ fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
                         a href="/" { "Questions" }
                         a href="/unanswered" { "Unanswered" }
                         a href="/clauses" { "Clauses" }
+                        a href="/policies" { "Policies" }
                         a href="/audit" { "Audit log" }
                         a href="/ask" { "Ask" }
                         a href="/export.csv" { "Export CSV" }
@@ -215,12 +220,95 @@ pub fn clause_report(state: &AppState, session: &Session, rows: &[ClauseCount]) 
                         td {
                             @if let Some(clause) = state.service.engine().clause(id) {
                                 (clause.citation()) blockquote { (clause.text) }
+                            } @else if let Ok(Some(clause)) = state.service.store().clause_in_version(id, version) {
+                                (clause.citation()) span.muted { " (since changed or removed)" }
+                                blockquote { (clause.text) }
                             } @else {
                                 (id) " — version " (version) span.muted { " (no longer in the current policy)" }
                             }
                             span.muted { (id) }
                         }
                         td { (cited) } td { (correct) } td class=(if *wrong > 0 { "bad" } else { "" }) { (wrong) }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub fn policies(session: &Session, listed: &[(VersionInfo, Vec<VersionInfo>)], status: &PolicyStatus) -> Markup {
+    layout(
+        "Policies",
+        Some(session),
+        html! {
+            @if !status.errors.is_empty() || !status.kept.is_empty() {
+                h2.bad { "Policy files that could not be read" }
+                p.muted { "Checked " (status.checked_at) ". Staff are answered from the last good version until the file is fixed." }
+                ul {
+                    @for problem in status.errors.iter().chain(&status.kept) { li { (problem) } }
+                }
+            }
+            table {
+                tr { th { "Policy" } th { "Live version" } th { "Clauses" } th { "Earlier versions" } }
+                @for (live, history) in listed {
+                    tr {
+                        td { (live.title) br; span.muted { (live.school) " · " (live.source) } }
+                        td { (live.version) br; span.muted { "first seen " (live.first_seen) } }
+                        td { (live.clauses) }
+                        td {
+                            @for older in history.iter().rev().filter(|v| v.version != live.version) {
+                                a href=(format!("/policies/diff?school={}&policy={}&from={}&to={}",
+                                    url(&live.school), url(&live.policy), url(&older.version), url(&live.version))) {
+                                    "what changed since " (older.version)
+                                }
+                                br;
+                            }
+                        }
+                    }
+                }
+            }
+            @if !status.warnings.is_empty() {
+                h2 { "Warnings" }
+                ul.muted { @for w in &status.warnings { li { (w) } } }
+            }
+        },
+    )
+}
+
+/// Percent-encodes a query parameter value.
+fn url(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub fn policy_diff(session: &Session, older: &Policy, newer: &Policy, changes: &PolicyDiff<'_>) -> Markup {
+    layout(
+        &format!("What changed in {}", newer.title),
+        Some(session),
+        html! {
+            p { "Version " strong { (older.version) } " → version " strong { (newer.version) } ": " (changes.summary()) "." }
+            @for change in &changes.changes {
+                div.change {
+                    h3 { (change.label()) " — " (change.clause().place()) }
+                    @match change {
+                        Change::Added { to } => blockquote { ins { (to.text) } },
+                        Change::Removed { from } => blockquote { del { (from.text) } },
+                        Change::Moved { from, .. } => { p.muted { "Moved from " (from.place()) } blockquote { (from.text) } },
+                        Change::Reworded { words, .. } => blockquote {
+                            @for (i, run) in words.iter().enumerate() {
+                                @if i > 0 { " " }
+                                @match run {
+                                    WordChange::Same(w) => (w),
+                                    WordChange::Deleted(w) => del { (w) },
+                                    WordChange::Inserted(w) => ins { (w) },
+                                }
+                            }
+                        },
                     }
                 }
             }

@@ -43,9 +43,29 @@ pub enum Kind {
     Ignored,
     /// A reply left the bot: accepted by the mail server, with its Message-ID.
     Sent,
+    /// A new version of a policy went live (or a broken file was refused and
+    /// the previous version kept).
+    PolicyVersion,
 }
 
 impl Kind {
+    pub const ALL: [Kind; 10] = [
+        Kind::Answered,
+        Kind::Declined,
+        Kind::Refused,
+        Kind::Exported,
+        Kind::Redacted,
+        Kind::Reviewed,
+        Kind::SignedIn,
+        Kind::Ignored,
+        Kind::Sent,
+        Kind::PolicyVersion,
+    ];
+
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Answered => "answered",
@@ -57,6 +77,7 @@ impl Kind {
             Kind::SignedIn => "signed-in",
             Kind::Ignored => "ignored",
             Kind::Sent => "sent",
+            Kind::PolicyVersion => "policy-version",
         }
     }
 }
@@ -186,66 +207,74 @@ fn event_hash(
     ))
 }
 
+/// Appends events inside the caller's transaction (which must be IMMEDIATE,
+/// so the chain's head cannot move under it): a change and the event that
+/// records it commit together or not at all.
+pub(super) fn append_in(tx: &rusqlite::Transaction<'_>, events: &[NewEvent]) -> Result<Vec<i64>> {
+    let head: Option<(i64, String)> = tx
+        .query_row("SELECT last_id, last_hash FROM audit_head WHERE one = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let (mut id, mut prev) = head.unwrap_or((0, GENESIS.to_owned()));
+    let at = now();
+    let mut ids = Vec::with_capacity(events.len());
+    {
+        let mut insert = tx.prepare_cached(
+                "INSERT INTO audit_events (id, at, kind, school, asker, channel, reference, question, question_hash, payload, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+        for e in events {
+            id += 1;
+            let question_hash = e.question.as_deref().map(sha256_hex).unwrap_or_default();
+            let payload = e.payload.to_string();
+            let kind = e.kind.as_str();
+            let hash = event_hash(
+                &prev,
+                id,
+                &at,
+                kind,
+                &e.school,
+                &e.asker,
+                &e.channel,
+                &e.reference,
+                &question_hash,
+                &payload,
+            );
+            insert.execute(params![
+                id,
+                at,
+                kind,
+                e.school,
+                e.asker,
+                e.channel,
+                e.reference,
+                e.question,
+                question_hash,
+                payload,
+                prev,
+                hash
+            ])?;
+            derive(tx, id, e)?;
+            prev = hash;
+            ids.push(id);
+        }
+    }
+    tx.execute(
+        "INSERT INTO audit_head (one, last_id, last_hash) VALUES (1, ?1, ?2)
+             ON CONFLICT (one) DO UPDATE SET last_id = excluded.last_id, last_hash = excluded.last_hash",
+        params![id, prev],
+    )?;
+    Ok(ids)
+}
+
 impl Store {
     /// Appends events in one transaction and returns their ids. Returns only
     /// once the transaction is on disk.
     pub fn append(&self, events: &[NewEvent]) -> Result<Vec<i64>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let head: Option<(i64, String)> = tx
-            .query_row("SELECT last_id, last_hash FROM audit_head WHERE one = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        let (mut id, mut prev) = head.unwrap_or((0, GENESIS.to_owned()));
-        let at = now();
-        let mut ids = Vec::with_capacity(events.len());
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO audit_events (id, at, kind, school, asker, channel, reference, question, question_hash, payload, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?;
-            for e in events {
-                id += 1;
-                let question_hash = e.question.as_deref().map(sha256_hex).unwrap_or_default();
-                let payload = e.payload.to_string();
-                let kind = e.kind.as_str();
-                let hash = event_hash(
-                    &prev,
-                    id,
-                    &at,
-                    kind,
-                    &e.school,
-                    &e.asker,
-                    &e.channel,
-                    &e.reference,
-                    &question_hash,
-                    &payload,
-                );
-                insert.execute(params![
-                    id,
-                    at,
-                    kind,
-                    e.school,
-                    e.asker,
-                    e.channel,
-                    e.reference,
-                    e.question,
-                    question_hash,
-                    payload,
-                    prev,
-                    hash
-                ])?;
-                derive(&tx, id, e)?;
-                prev = hash;
-                ids.push(id);
-            }
-        }
-        tx.execute(
-            "INSERT INTO audit_head (one, last_id, last_hash) VALUES (1, ?1, ?2)
-             ON CONFLICT (one) DO UPDATE SET last_id = excluded.last_id, last_hash = excluded.last_hash",
-            params![id, prev],
-        )?;
+        let ids = append_in(&tx, events)?;
         tx.commit().context("committing audit events")?;
         Ok(ids)
     }

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod channels;
 pub mod users;
+pub mod versions;
 pub mod writer;
 
 use std::path::Path;
@@ -25,6 +26,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/004_citations.sql")),
         M::up(include_str!("migrations/005_channels.sql")),
         M::up(include_str!("migrations/006_email.sql")),
+        M::up(include_str!("migrations/007_policy_versions.sql")),
     ])
 }
 
