@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use crate::config::Config;
 use crate::dashboard::{self, AppState};
 use crate::load;
-use crate::{email, matrix, watch};
+use crate::{email, matrix, nudge, watch};
 
 pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
     let (service, status, report) = load::service(config)?;
@@ -34,11 +34,18 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
     let matrix_config = config.matrix.clone();
     let email_config = config.email.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut config = config.clone();
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
         let local = listener.local_addr()?;
+        // Acknowledgement links point at the address actually bound, unless
+        // the config says how staff reach the dashboard.
+        if config.dashboard.public_url.is_none() {
+            config.dashboard.public_url = Some(format!("http://{local}"));
+        }
+        let config = Arc::new(config);
         // The line scripts and tests wait for: the service is ready.
         println!("policybot: dashboard on http://{local}/");
         tracing::info!(%local, "serving");
@@ -49,8 +56,12 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
             shutdown_signal().await;
             let _ = stop.send(true);
         });
-        let watcher = tokio::spawn(watch::run(service.clone(), Arc::new(config.clone()), stopping.clone()));
+        let watcher = tokio::spawn(watch::run(service.clone(), config.clone(), stopping.clone()));
         let matrix = matrix_config.map(|m| tokio::spawn(matrix::run(service.clone(), m, stopping.clone())));
+        // Acknowledgement nudges by email go out from the persisted plan.
+        let nudges = email_config
+            .clone()
+            .map(|e| tokio::spawn(nudge::send_email(service.clone(), config.clone(), e, stopping.clone())));
         let email = email_config.map(|e| tokio::spawn(email::run(service, e, stopping.clone())));
         let mut dashboard_stopping = stopping.clone();
         dashboard::serve(state, listener, async move {
@@ -59,7 +70,7 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
         .await?;
         retention.abort();
         watcher.abort();
-        for (name, channel) in [("matrix", matrix), ("email", email)] {
+        for (name, channel) in [("matrix", matrix), ("email", email), ("nudges", nudges)] {
             let Some(task) = channel else { continue };
             match task.await {
                 Ok(Ok(())) => {}

@@ -45,6 +45,22 @@ pub struct Dashboard {
     pub bind: String,
     /// Mark the session cookie `Secure` (set when a TLS proxy serves it).
     pub secure_cookies: bool,
+    /// The dashboard's address as staff reach it, for the acknowledgement
+    /// links in nudges (default: http:// and `bind`).
+    pub public_url: Option<String>,
+    /// Acknowledgement nudges sent per minute at most, on each channel:
+    /// servers' rate limits are met by pacing, never by dropping.
+    pub nudges_per_minute: u32,
+}
+
+impl Dashboard {
+    /// Where acknowledgement links point, without a trailing slash.
+    pub fn link_base(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.bind),
+        }
+    }
 }
 
 impl Default for Dashboard {
@@ -52,6 +68,8 @@ impl Default for Dashboard {
         Dashboard {
             bind: "127.0.0.1:8080".into(),
             secure_cookies: false,
+            public_url: None,
+            nudges_per_minute: 60,
         }
     }
 }

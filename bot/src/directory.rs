@@ -20,6 +20,10 @@ pub struct StaffEntry {
     pub matrix: Option<String>,
     #[serde(default)]
     pub email: Vec<String>,
+    /// How they want acknowledgement nudges: "email" or "matrix" (default:
+    /// email when they have an address, else Matrix).
+    #[serde(default)]
+    pub prefer: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +35,7 @@ pub struct StaffMember {
     pub role: String,
     pub matrix: Option<String>,
     pub emails: Vec<String>,
+    pub prefer: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +82,9 @@ impl Directory {
                 }
             }
             let matrix = e.matrix.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
+            if let Some(p) = e.prefer.as_deref().filter(|p| !matches!(*p, "email" | "matrix")) {
+                bail!("{who}: prefer = '{p}': use \"email\" or \"matrix\"");
+            }
             if let Some(m) = &matrix {
                 if !(m.starts_with('@') && m.contains(':')) {
                     bail!("{who}: '{m}' is not a Matrix user id (@name:server)");
@@ -92,12 +100,13 @@ impl Directory {
                 role: e.role,
                 matrix,
                 emails,
+                prefer: e.prefer,
             });
         }
         Ok(d)
     }
 
-    /// Reads `name,school,role,matrix,email` rows (with a header line).
+    /// Reads `name,school,role,matrix,email[,prefer]` rows (with a header line).
     pub fn read_csv(path: &Path) -> Result<Vec<StaffEntry>> {
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
@@ -119,6 +128,7 @@ impl Directory {
                     .filter(|a| !a.is_empty())
                     .map(str::to_owned)
                     .collect(),
+                prefer: Some(field(5)).filter(|p| !p.is_empty()),
             });
         }
         Ok(out)
@@ -150,6 +160,7 @@ mod tests {
             role: String::new(),
             matrix: matrix.map(Into::into),
             email: vec![email.into()],
+            prefer: None,
         }
     }
 

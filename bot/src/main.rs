@@ -21,6 +21,7 @@ mod cmd_ask;
 mod cmd_audit;
 mod cmd_clauses;
 mod cmd_index;
+mod cmd_nudge;
 mod cmd_policy;
 mod cmd_serve;
 mod cmd_user;
@@ -33,6 +34,7 @@ mod email;
 mod eval;
 mod load;
 mod matrix;
+mod nudge;
 mod service;
 mod store;
 mod watch;
@@ -100,6 +102,30 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: cmd_audit::AuditCommand,
+    },
+    /// Acknowledgement nudges: who would be nudged and why (--dry-run), or
+    /// plan a campaign now (--now; `serve` sends it, paced).
+    Nudge {
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        now: bool,
+        #[arg(long)]
+        school: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The acknowledgement ledger: who acknowledged which policy version, when and how.
+    Acks {
+        #[arg(long)]
+        school: Option<String>,
+        /// Policy (short name, title or words of it; with --school).
+        #[arg(long)]
+        policy: Option<String>,
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Policy versions, and what changed between two of them.
     Policy {
@@ -259,6 +285,24 @@ fn main() -> Result<()> {
         ),
         Command::Audit { command } => cmd_audit::run(&load_config(cli.config)?, command),
         Command::Policy { command } => cmd_policy::run(&load_config(cli.config)?, command),
+        Command::Nudge {
+            dry_run,
+            now,
+            school,
+            json,
+        } => cmd_nudge::nudge(&load_config(cli.config)?, dry_run, now, school.as_deref(), json),
+        Command::Acks {
+            school,
+            policy,
+            csv,
+            json,
+        } => cmd_nudge::acks(
+            &load_config(cli.config)?,
+            school.as_deref(),
+            policy.as_deref(),
+            csv,
+            json,
+        ),
         Command::Serve { bind } => cmd_serve::run(&load_config(cli.config)?, bind.as_deref()),
         Command::User {
             command: UserCommand::Add { name, role, school },

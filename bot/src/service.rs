@@ -328,6 +328,7 @@ pub(crate) mod tests {
                 role: "Teacher".into(),
                 matrix: Some("@alice:oakfield.example".into()),
                 email: vec!["alice@oakfield.example".into()],
+                prefer: None,
             }],
             &["oakfield"],
         )

@@ -247,16 +247,18 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// IMAP with TLS from the start, SMTP upgraded with STARTTLS.
+fn imaps_and_starttls(server: &MailServer) -> String {
+    format!(
+        "imap = {{ host = \"127.0.0.1\", port = {}, tls = \"implicit\" }}\n\
+         smtp = {{ host = \"127.0.0.1\", port = {}, tls = \"starttls\" }}",
+        server.imaps, server.smtp
+    )
+}
+
 #[test]
 fn staff_ask_the_bot_by_email() {
-    let Some(setup) = Setup::new(&["amira", "tom"], &["stranger"], 50, |server| {
-        // IMAP with TLS from the start, SMTP upgraded with STARTTLS.
-        format!(
-            "imap = {{ host = \"127.0.0.1\", port = {}, tls = \"implicit\" }}\n\
-             smtp = {{ host = \"127.0.0.1\", port = {}, tls = \"starttls\" }}",
-            server.imaps, server.smtp
-        )
-    }) else {
+    let Some(setup) = Setup::new(&["amira", "tom"], &["stranger"], 50, imaps_and_starttls) else {
         return;
     };
     let bot = setup.start_bot();
@@ -693,4 +695,139 @@ fn a_hostile_batch_is_answered_exactly_once_across_a_crash() {
         by_id.values().sum::<usize>(),
         "the bot keeps a copy of each reply"
     );
+}
+
+/// The acknowledgement link in a nudge's plain text.
+fn ack_link(text: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.contains("/ack/"))
+        .unwrap_or_else(|| panic!("no acknowledgement link in the nudge:\n{text}"))
+        .to_owned()
+}
+
+fn http_request(addr: &str, method: &str, path: &str, body: &str) -> String {
+    crate::support::http(
+        addr,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn staff_are_nudged_by_email_and_acknowledge_by_link() {
+    let Some(setup) = Setup::new(&["amira", "tom"], &[], 50, imaps_and_starttls) else {
+        return;
+    };
+    let s = &setup.s;
+    s.add_user("hannah", "esafety-lead", "a long test password");
+
+    // Who would be nudged, and why; nothing is sent by a dry run.
+    let dry = s.run(["nudge", "--dry-run"]).assert_success().stdout.clone();
+    assert!(dry.contains("amira <amira@") && dry.contains("by email"), "{dry}");
+    assert!(
+        dry.contains("has not acknowledged this policy") && dry.contains("2 nudge(s) would be planned"),
+        "{dry}"
+    );
+
+    // A campaign is planned, then sent by the running bot.
+    let planned = s.run(["nudge", "--now"]).assert_success().stdout.clone();
+    assert!(planned.starts_with("campaign 1: 2 nudge(s) planned"), "{planned}");
+    // Planning again changes nothing: those nudges are waiting already.
+    let again = s.run(["nudge", "--now"]).assert_success().stdout.clone();
+    assert!(again.starts_with("nobody to nudge"), "{again}");
+
+    let bot = setup.start_bot();
+    let addr = bot.addr.to_string();
+    let nudge_for = |user: &str| {
+        let mut found = None;
+        wait_until("the nudge", || {
+            found = setup
+                .replies(user)
+                .into_iter()
+                .find(|m| m.subject.starts_with("Please acknowledge:"));
+            found.is_some()
+        });
+        found.unwrap()
+    };
+    let nudge = nudge_for("amira");
+    assert!(
+        nudge
+            .subject
+            .contains("Staff ICT Acceptable Use Policy (version 2026-09-01)"),
+        "{nudge:?}"
+    );
+    assert_eq!(nudge.auto_submitted, "auto-generated");
+    assert!(nudge.text.starts_with("Dear amira,"), "{}", nudge.text);
+    assert!(nudge.html.contains("Read it and acknowledge"), "{}", nudge.html);
+    nudge_for("tom");
+
+    // The link opens a one-page form; a link with a forged signature does not.
+    let link = ack_link(&nudge.text);
+    let path = &link[link.find("/ack/").unwrap()..];
+    assert!(link.starts_with(&format!("http://{addr}/ack/")), "{link}");
+    let form = http_request(&addr, "GET", path, "");
+    assert!(form.starts_with("HTTP/1.1 200"), "{form}");
+    assert!(
+        form.contains("I acknowledge") && form.contains("Use WhatsApp, Facebook Messenger"),
+        "{form}"
+    );
+    let forged = format!("{}0000", &path[..path.len() - 4]);
+    assert!(http_request(&addr, "GET", &forged, "").starts_with("HTTP/1.1 404"));
+    assert!(http_request(&addr, "POST", &forged, "read=on").starts_with("HTTP/1.1 404"));
+    let done = http_request(&addr, "POST", path, "read=on");
+    assert!(
+        done.contains("Thank you, amira. Your acknowledgement of version 2026-09-01 was recorded"),
+        "{done}"
+    );
+    // A second press records nothing more.
+    http_request(&addr, "POST", path, "read=on");
+
+    let ledger = s.run(["acks", "--json"]).assert_success().json();
+    let ledger = ledger.as_array().unwrap();
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    assert_eq!(ledger[0]["staff"], "oakfield:amira");
+    assert_eq!(ledger[0]["how"], "link");
+    let csv = s.run(["acks", "--csv"]).assert_success().stdout.clone();
+    assert!(
+        csv.starts_with("name,staff,school,policy,version,at,how\namira,oakfield:amira,oakfield,"),
+        "{csv}"
+    );
+
+    // The e-safety lead's view: half the staff, and who is outstanding.
+    let cookie = sign_in(&addr, "hannah", "a long test password");
+    let page = get_page(&addr, &cookie, "/acks");
+    assert!(page.contains("1 of 2 staff (50%) have acknowledged it"), "{page}");
+    assert!(page.contains("<td>tom") && page.contains("2 sent"), "{page}");
+
+    // Tom is due a second nudge; Amira is done.
+    let dry = s.run(["nudge", "--dry-run"]).assert_success().stdout.clone();
+    assert!(
+        !dry.contains("amira <") && dry.contains("tom <tom@") && dry.contains("(nudge 2)"),
+        "{dry}"
+    );
+    // Each nudge went out exactly once, and the record says so.
+    for user in ["amira", "tom"] {
+        let nudges = setup
+            .replies(user)
+            .into_iter()
+            .filter(|m| m.subject.starts_with("Please acknowledge:"))
+            .count();
+        assert_eq!(nudges, 1, "{user} got {nudges} nudges");
+    }
+    let events = s
+        .run(["audit", "list", "--kind", "acknowledged,campaign", "--json"])
+        .assert_success()
+        .json();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["campaign", "acknowledged"], "{events}");
+    s.run(["audit", "verify"]).assert_success();
+    let status = bot.stop_within(STOP_TIMEOUT);
+    assert!(status.success(), "serve exited with {status}");
 }

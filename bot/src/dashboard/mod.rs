@@ -24,6 +24,11 @@ use crate::service::{Channel, Service, Who};
 use crate::store::audit::{Filter, Kind, NewEvent, Verification};
 use crate::store::users::Session;
 
+/// A diff's changes as HTML (for nudges by email).
+pub fn changes_html(changes: &policybot_index::diff::PolicyDiff<'_>) -> String {
+    pages::changes_markup(changes).into_string()
+}
+
 const COOKIE_NAME: &str = "policybot_session";
 /// Failed sign-ins allowed per address and name within [`LOGIN_WINDOW`].
 const LOGIN_ATTEMPTS: usize = 5;
@@ -76,6 +81,8 @@ pub fn router(state: Shared) -> Router {
         .route("/unanswered", get(unanswered))
         .route("/clauses", get(clause_report))
         .route("/audit", get(audit_status))
+        .route("/acks", get(ack_status))
+        .route("/ack/{token}", get(ack_form).post(ack_submit))
         .route("/policies", get(policies))
         .route("/policies/diff", get(policy_diff))
         .route("/export.csv", get(export_csv))
@@ -433,6 +440,103 @@ async fn policy_diff(State(state): State<Shared>, headers: HeaderMap, Query(q): 
             pages::policy_diff(&session, &older, &newer, &changes).into_response()
         }
         Err(e) => (StatusCode::NOT_FOUND, format!("{e:#}")).into_response(),
+    }
+}
+
+/// Acknowledgement status per live policy version: % complete, who is
+/// outstanding and how often they were nudged.
+async fn ack_status(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Response {
+    let session = match require(&state, &headers, true) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    let school = visible_school(&session, q.school.as_deref());
+    let store = state.service.store();
+    match crate::nudge::status(state.service.directory(), store, school.as_deref())
+        .and_then(|status| Ok((status, store.nudge_counts()?)))
+    {
+        Ok((status, nudges)) => pages::ack_status(&session, &status, &nudges).into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// What an acknowledgement link shows: needs no sign-in, the signed link is
+/// the member of staff's credential for that one policy version.
+async fn ack_form(State(state): State<Shared>, axum::extract::Path(token): axum::extract::Path<String>) -> Response {
+    ack_page(&state, &token, false)
+}
+
+async fn ack_submit(State(state): State<Shared>, axum::extract::Path(token): axum::extract::Path<String>) -> Response {
+    ack_page(&state, &token, true)
+}
+
+fn ack_page(state: &AppState, token: &str, acknowledge: bool) -> Response {
+    let store = state.service.store();
+    let nudge = match crate::nudge::verify(store, token) {
+        Ok(Some(nudge)) => nudge,
+        Ok(None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                pages::ack_invalid("This acknowledgement link is not valid. Use the link in your most recent reminder, or ask your e-safety lead."),
+            )
+                .into_response();
+        }
+        Err(e) => return internal(e),
+    };
+    let Some(member) = state
+        .service
+        .directory()
+        .members()
+        .iter()
+        .find(|m| m.id == nudge.plan.staff)
+    else {
+        return (
+            StatusCode::GONE,
+            pages::ack_invalid("This link was for someone no longer on the staff list."),
+        )
+            .into_response();
+    };
+    let shown = (|| -> anyhow::Result<_> {
+        if acknowledge {
+            store.acknowledge(
+                &nudge.plan.staff,
+                &nudge.plan.school,
+                &nudge.plan.policy,
+                &nudge.plan.version,
+                "link",
+            )?;
+        }
+        let ledger = store.acknowledgements(Some(&nudge.plan.school), Some(&nudge.plan.policy))?;
+        let done = ledger
+            .into_iter()
+            .find(|a| a.staff == nudge.plan.staff && a.version == nudge.plan.version);
+        let policy = store.policy_version(&nudge.plan.school, &nudge.plan.policy, &nudge.plan.version)?;
+        let older = match &nudge.plan.since_version {
+            Some(v) => store.policy_version(&nudge.plan.school, &nudge.plan.policy, v)?,
+            None => None,
+        };
+        Ok((done, policy, older))
+    })();
+    match shown {
+        Ok((done, Some(policy), older)) => {
+            let changes = older
+                .as_ref()
+                .map(|o| policybot_index::diff::diff(&o.clauses, &policy.clauses));
+            pages::ack_form(
+                token,
+                &member.name,
+                &policy,
+                older.as_ref().zip(changes.as_ref()),
+                done.as_ref(),
+            )
+            .into_response()
+        }
+        Ok((_, None, _)) => internal(anyhow::anyhow!(
+            "{} version {} is not in the store",
+            nudge.plan.policy,
+            nudge.plan.version
+        )),
+        Err(e) => internal(e),
     }
 }
 

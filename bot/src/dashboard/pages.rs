@@ -46,6 +46,7 @@ fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
                         a href="/unanswered" { "Unanswered" }
                         a href="/clauses" { "Clauses" }
                         a href="/policies" { "Policies" }
+                        a href="/acks" { "Acknowledgements" }
                         a href="/audit" { "Audit log" }
                         a href="/ask" { "Ask" }
                         a href="/export.csv" { "Export CSV" }
@@ -275,23 +276,11 @@ pub fn policies(session: &Session, listed: &[(VersionInfo, Vec<VersionInfo>)], s
     )
 }
 
-/// Percent-encodes a query parameter value.
-fn url(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-pub fn policy_diff(session: &Session, older: &Policy, newer: &Policy, changes: &PolicyDiff<'_>) -> Markup {
-    layout(
-        &format!("What changed in {}", newer.title),
-        Some(session),
-        html! {
-            p { "Version " strong { (older.version) } " → version " strong { (newer.version) } ": " (changes.summary()) "." }
+/// The changes of a policy diff, each with its place and the words
+/// deleted and inserted: on the diff page, in nudges, on the acknowledgement
+/// form.
+pub fn changes_markup(changes: &PolicyDiff<'_>) -> Markup {
+    html! {
             @for change in &changes.changes {
                 div.change {
                     h3 { (change.label()) " — " (change.clause().place()) }
@@ -312,6 +301,109 @@ pub fn policy_diff(session: &Session, older: &Policy, newer: &Policy, changes: &
                     }
                 }
             }
+    }
+}
+
+pub fn ack_status(session: &Session, status: &[crate::nudge::PolicyStatus<'_>], nudges: &[(String, usize)]) -> Markup {
+    layout(
+        "Acknowledgements",
+        Some(session),
+        html! {
+            p.muted { "Who has read and acknowledged the live version of each policy. Staff come from the staff list: leavers drop off, new starters appear." }
+            @if !nudges.is_empty() {
+                p { "Nudges: " @for (i, (state, n)) in nudges.iter().enumerate() { @if i > 0 { ", " } (n) " " (state) } "." }
+            }
+            @for policy in status {
+                h2 { (policy.live.title) " — version " (policy.live.version) }
+                @let done = policy.acknowledged.len();
+                @let percent = if policy.staff == 0 { 100.0 } else { 100.0 * done as f64 / policy.staff as f64 };
+                p class=(if done == policy.staff { "ok" } else { "" }) {
+                    (done) " of " (policy.staff) " staff (" (format!("{percent:.0}")) "%) have acknowledged it."
+                }
+                @if !policy.outstanding.is_empty() {
+                    table {
+                        tr { th { "Not yet acknowledged" } th { "Last acknowledged" } th { "Nudges sent" } }
+                        @for o in &policy.outstanding {
+                            tr {
+                                td { (o.member.name) span.muted { " " (o.member.role) } }
+                                td { (o.since.as_deref().map_or("never".to_owned(), |v| format!("version {v}"))) }
+                                td { (o.nudged) @if o.pending { span.muted { " (one waiting to be sent)" } } }
+                            }
+                        }
+                    }
+                }
+                @if !policy.acknowledged.is_empty() {
+                    details {
+                        summary { "Acknowledged (" (done) ")" }
+                        ul { @for (member, ack) in &policy.acknowledged { li { (member.name) " — " (ack.at) " by " (ack.how) } } }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// A page for a bad or stale acknowledgement link.
+pub fn ack_invalid(message: &str) -> Markup {
+    layout("Acknowledgement", None, html! { p.bad { (message) } })
+}
+
+/// The one-page acknowledgement form a nudge links to: what changed since
+/// the version last acknowledged, the whole policy, and the button.
+pub fn ack_form(
+    token: &str,
+    name: &str,
+    policy: &Policy,
+    changed: Option<(&Policy, &PolicyDiff<'_>)>,
+    done: Option<&crate::store::acks::Ack>,
+) -> Markup {
+    layout(
+        &format!("{} — version {}", policy.title, policy.version),
+        None,
+        html! {
+            @match done {
+                Some(ack) => p.ok { "Thank you, " (name) ". Your acknowledgement of version " (policy.version) " was recorded at " (ack.at) "." },
+                None => p { "Dear " (name) ", please read version " strong { (policy.version) } " of this policy and confirm you have read it." },
+            }
+            @if let Some((older, changes)) = changed {
+                h2 { "What changed since version " (older.version) ", which you acknowledged" }
+                p { (changes.summary()) "." }
+                (changes_markup(changes))
+            }
+            details open[changed.is_none()] {
+                summary { "The whole policy (" (policy.clauses.len()) " clauses)" }
+                @for clause in &policy.clauses {
+                    p { span.muted { (clause.place()) } br; (clause.text) }
+                }
+            }
+            @if done.is_none() {
+                form method="post" action=(format!("/ack/{token}")) {
+                    p { label { input type="checkbox" name="read" required; " I have read and understood version " (policy.version) " of " (policy.title) "." } }
+                    button type="submit" { "I acknowledge" }
+                }
+            }
+        },
+    )
+}
+
+/// Percent-encodes a query parameter value.
+fn url(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub fn policy_diff(session: &Session, older: &Policy, newer: &Policy, changes: &PolicyDiff<'_>) -> Markup {
+    layout(
+        &format!("What changed in {}", newer.title),
+        Some(session),
+        html! {
+            p { "Version " strong { (older.version) } " → version " strong { (newer.version) } ": " (changes.summary()) "." }
+            (changes_markup(changes))
         },
     )
 }

@@ -38,33 +38,9 @@ pub fn reply(config: &Email, mail: &Mail, to: &str, reply: &Reply, notes: &[Stri
         s if s.to_lowercase().starts_with("re:") => s.to_owned(),
         s => format!("Re: {s}"),
     };
-    let from: Mailbox = format!("{} <{}>", config.name, config.address)
-        .parse()
-        .or_else(|_| config.address.parse())
-        .with_context(|| format!("[email] address '{}'", config.address))?;
-    let to_box: Mailbox = to.parse().with_context(|| format!("replying to '{to}'"))?;
-    let mut builder = Message::builder()
-        .from(from.clone())
-        .to(to_box)
-        // A copy comes back to the bot's own mailbox: after a crash it is
-        // the proof that the server took a reply the store had not yet
-        // recorded as sent.
-        .bcc(from)
+    let mut builder = automatic(config, to, "auto-replied")?
         .subject(subject)
-        .message_id(Some(message_id.clone()))
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("Auto-Submitted"),
-            "auto-replied".into(),
-        ))
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("X-Loop"),
-            config.address.clone(),
-        ))
-        // Asks Exchange and others not to send out-of-office replies to it.
-        .raw_header(HeaderValue::new(
-            HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
-            "All".into(),
-        ));
+        .message_id(Some(message_id.clone()));
     if let Some(id) = &mail.message_id {
         builder = builder.in_reply_to(format!("<{id}>"));
         let references: Vec<String> = mail
@@ -92,10 +68,62 @@ pub fn reply(config: &Email, mail: &Mail, to: &str, reply: &Reply, notes: &[Stri
     })
 }
 
+/// A mail from the bot to `to` marked as automatic (RFC 3834 `kind`:
+/// "auto-replied" or "auto-generated") so other robots do not answer it,
+/// with a Bcc copy to the bot's own mailbox.
+fn automatic(config: &Email, to: &str, kind: &str) -> Result<lettre::message::MessageBuilder> {
+    let from: Mailbox = format!("{} <{}>", config.name, config.address)
+        .parse()
+        .or_else(|_| config.address.parse())
+        .with_context(|| format!("[email] address '{}'", config.address))?;
+    let to_box: Mailbox = to.parse().with_context(|| format!("mailing '{to}'"))?;
+    Ok(Message::builder()
+        .from(from.clone())
+        .to(to_box)
+        // A copy comes back to the bot's own mailbox: after a crash it is
+        // the proof that the server took a mail the store had not yet
+        // recorded as sent.
+        .bcc(from)
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            kind.into(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Loop"),
+            config.address.clone(),
+        ))
+        // Asks Exchange and others not to send out-of-office replies to it.
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
+            "All".into(),
+        )))
+}
+
+/// A mail the bot starts (an acknowledgement nudge), plain text with an
+/// HTML alternative, with the given Message-ID.
+pub fn notice(
+    config: &Email,
+    to: &str,
+    subject: &str,
+    message_id: &str,
+    plain: String,
+    html: String,
+) -> Result<Message> {
+    automatic(config, to, "auto-generated")?
+        .subject(subject)
+        .message_id(Some(message_id.to_owned()))
+        .multipart(MultiPart::alternative_plain_html(plain, html))
+        .context("building the mail")
+}
+
+/// The domain of the bot's address, for the Message-IDs it makes.
+pub fn domain(config: &Email) -> &str {
+    config.address.rsplit('@').next().unwrap_or("localhost")
+}
+
 /// The Message-ID of the reply to the mail `reference`.
 pub fn reply_id(config: &Email, reference: &str) -> String {
-    let domain = config.address.rsplit('@').next().unwrap_or("localhost");
-    format!("<{REPLY_ID_PREFIX}{}@{domain}>", &sha256_hex(reference)[..32])
+    format!("<{REPLY_ID_PREFIX}{}@{}>", &sha256_hex(reference)[..32], domain(config))
 }
 
 /// How the Message-IDs of the bot's replies begin.

@@ -46,10 +46,14 @@ pub enum Kind {
     /// A new version of a policy went live (or a broken file was refused and
     /// the previous version kept).
     PolicyVersion,
+    /// A member of staff acknowledged a version of a policy.
+    Acknowledged,
+    /// A campaign of acknowledgement nudges was planned.
+    Campaign,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Answered,
         Kind::Declined,
         Kind::Refused,
@@ -60,6 +64,8 @@ impl Kind {
         Kind::Ignored,
         Kind::Sent,
         Kind::PolicyVersion,
+        Kind::Acknowledged,
+        Kind::Campaign,
     ];
 
     pub fn parse(name: &str) -> Option<Kind> {
@@ -78,6 +84,8 @@ impl Kind {
             Kind::Ignored => "ignored",
             Kind::Sent => "sent",
             Kind::PolicyVersion => "policy-version",
+            Kind::Acknowledged => "acknowledged",
+            Kind::Campaign => "campaign",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! what the channels remember (deliveries, sync tokens, threads); the
 //! acknowledgement ledger joins it in a later issue.
 
+pub mod acks;
 pub mod audit;
 pub mod channels;
 pub mod users;
@@ -27,6 +28,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/005_channels.sql")),
         M::up(include_str!("migrations/006_email.sql")),
         M::up(include_str!("migrations/007_policy_versions.sql")),
+        M::up(include_str!("migrations/008_acknowledgements.sql")),
     ])
 }
 

@@ -1,0 +1,436 @@
+//! Acknowledgement campaigns: who has to acknowledge which policy version,
+//! the nudge that asks them (the policy, what changed since the version they
+//! last acknowledged, a signed link), and the sending, paced, from the
+//! persisted plan.
+//!
+//! A campaign is planned in one transaction (`Store::plan_campaign`); the
+//! sender then works through it in order, marking each nudge 'sending'
+//! before it leaves and 'sent' once the server took it. Whatever stops the
+//! service, the plan is still there when it starts again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hmac::{Hmac, Mac};
+use policybot_index::diff;
+use serde::Serialize;
+use sha2::Sha256;
+use tokio::sync::watch;
+
+use crate::config::{Config, Email};
+use crate::directory::{Directory, StaffMember};
+use crate::email::outgoing;
+use crate::service::Service;
+use crate::store::Store;
+use crate::store::acks::{Ack, Nudge, PlannedNudge};
+use crate::store::versions::VersionInfo;
+
+/// A member of staff who has not acknowledged the live version of a policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Due {
+    pub name: String,
+    pub title: String,
+    /// Why they are due: never acknowledged, or acknowledged an older version.
+    pub why: String,
+    /// The nudge to send; `channel` is "none" when the bot cannot reach them.
+    pub nudge: PlannedNudge,
+    /// A nudge about this version is planned and not yet sent.
+    pub pending: bool,
+}
+
+/// Where acknowledgements of one policy's live version stand.
+pub struct PolicyStatus<'a> {
+    pub live: VersionInfo,
+    /// Staff of the school, now.
+    pub staff: usize,
+    pub acknowledged: Vec<(&'a StaffMember, Ack)>,
+    pub outstanding: Vec<Outstanding<'a>>,
+}
+
+/// A member of staff who has not acknowledged a live version.
+pub struct Outstanding<'a> {
+    pub member: &'a StaffMember,
+    /// The version they last acknowledged, if any.
+    pub since: Option<String>,
+    /// Nudges already sent about this version.
+    pub nudged: usize,
+    /// A nudge about this version is planned and not yet sent.
+    pub pending: bool,
+}
+
+/// Every live policy version (of one school, or all) with who has and who
+/// has not acknowledged it. Leavers are not in the directory, so not
+/// outstanding; new starters are.
+pub fn status<'a>(directory: &'a Directory, store: &Store, school: Option<&str>) -> Result<Vec<PolicyStatus<'a>>> {
+    let mut out = Vec::new();
+    for live in store.live_versions(school)? {
+        let ledger = store.acknowledgements(Some(&live.school), Some(&live.policy))?;
+        let mut status = PolicyStatus {
+            staff: 0,
+            acknowledged: Vec::new(),
+            outstanding: Vec::new(),
+            live,
+        };
+        for member in directory.members().iter().filter(|m| m.school == status.live.school) {
+            status.staff += 1;
+            let mine: Vec<&Ack> = ledger.iter().filter(|a| a.staff == member.id).collect();
+            if let Some(ack) = mine.iter().find(|a| a.version == status.live.version) {
+                status.acknowledged.push((member, (*ack).clone()));
+                continue;
+            }
+            let (school, policy, version) = (&status.live.school, &status.live.policy, &status.live.version);
+            status.outstanding.push(Outstanding {
+                member,
+                since: mine.last().map(|a| a.version.clone()),
+                nudged: store.nudges_sent(&member.id, school, policy, version)?,
+                pending: store.nudge_pending(&member.id, school, policy, version)?,
+            });
+        }
+        out.push(status);
+    }
+    Ok(out)
+}
+
+/// Everyone (of one school, or all) who has not acknowledged the live
+/// version of each of their school's policies, with the nudge to send them.
+pub fn due(config: &Config, directory: &Directory, store: &Store, school: Option<&str>) -> Result<Vec<Due>> {
+    let mut out = Vec::new();
+    for policy in status(directory, store, school)? {
+        for o in policy.outstanding {
+            let why = match &o.since {
+                None => "has not acknowledged this policy".to_owned(),
+                Some(v) => format!("acknowledged version {v}; version {} is new", policy.live.version),
+            };
+            let (channel, address) = reach(config, o.member);
+            out.push(Due {
+                name: o.member.name.clone(),
+                title: policy.live.title.clone(),
+                why,
+                pending: o.pending,
+                nudge: PlannedNudge {
+                    staff: o.member.id.clone(),
+                    school: policy.live.school.clone(),
+                    policy: policy.live.policy.clone(),
+                    version: policy.live.version.clone(),
+                    since_version: o.since,
+                    attempt: o.nudged + 1,
+                    channel,
+                    address,
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// How a nudge reaches someone: their preference if the bot has that
+/// channel, else email, else Matrix; ("none", "") if neither.
+fn reach(config: &Config, member: &StaffMember) -> (String, String) {
+    let email = member.emails.first().filter(|_| config.email.is_some());
+    let matrix = member.matrix.as_ref().filter(|_| config.matrix.is_some());
+    let by_email = || email.map(|a| ("email".to_owned(), a.clone()));
+    let by_matrix = || matrix.map(|m| ("matrix".to_owned(), m.clone()));
+    let chosen = match member.prefer.as_deref() {
+        Some("matrix") => by_matrix().or_else(by_email),
+        _ => by_email().or_else(by_matrix),
+    };
+    chosen.unwrap_or_else(|| ("none".to_owned(), String::new()))
+}
+
+/// The signature that makes a nudge's link (and its mail's Message-ID)
+/// work for that person and that version only.
+fn signature(key: &str, nudge: &Nudge) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(
+        format!(
+            "ack\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            nudge.id, nudge.plan.staff, nudge.plan.school, nudge.plan.policy, nudge.plan.version
+        )
+        .as_bytes(),
+    );
+    let bytes = mac.finalize().into_bytes();
+    bytes[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The token in a nudge's acknowledgement link: `id-signature`.
+pub fn token(key: &str, nudge: &Nudge) -> String {
+    format!("{}-{}", nudge.id, signature(key, nudge))
+}
+
+/// The nudge a link's token was made for, if the token is genuine.
+pub fn verify(store: &Store, token: &str) -> Result<Option<Nudge>> {
+    let Some((id, signature)) = token.split_once('-') else {
+        return Ok(None);
+    };
+    let Ok(id) = id.parse::<i64>() else { return Ok(None) };
+    let Some(nudge) = store.nudge(id)? else { return Ok(None) };
+    let key = store.signing_key()?;
+    let expected = self::signature(&key, &nudge);
+    // Compared in constant time: the signature is the only secret.
+    let same = expected.len() == signature.len()
+        && expected
+            .bytes()
+            .zip(signature.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    Ok(same.then_some(nudge))
+}
+
+/// What a nudge says: subject, plain text and HTML.
+pub struct Message {
+    pub subject: String,
+    pub plain: String,
+    pub html: String,
+}
+
+pub fn message(store: &Store, name: &str, nudge: &Nudge, link: &str) -> Result<Message> {
+    let policy = store
+        .policy_version(&nudge.plan.school, &nudge.plan.policy, &nudge.plan.version)?
+        .with_context(|| {
+            format!(
+                "{} version {} is not in the store",
+                nudge.plan.policy, nudge.plan.version
+            )
+        })?;
+    let subject = format!("Please acknowledge: {} (version {})", policy.title, nudge.plan.version);
+    let mut plain = format!(
+        "Dear {name},\n\nPlease read version {} of {} and confirm you have read it.\n",
+        nudge.plan.version, policy.title
+    );
+    let mut changes_html = String::new();
+    match &nudge.plan.since_version {
+        Some(since) => {
+            if let Some(older) = store.policy_version(&nudge.plan.school, &nudge.plan.policy, since)? {
+                let changes = diff::diff(&older.clauses, &policy.clauses);
+                plain.push_str(&format!(
+                    "\nWhat changed since version {since}, which you acknowledged:\n\n"
+                ));
+                plain.push_str(&crate::cmd_policy::plain(&older, &policy, &changes));
+                changes_html = crate::dashboard::changes_html(&changes);
+            }
+        }
+        None => plain.push_str("\nYou have not acknowledged this policy before.\n"),
+    }
+    if nudge.plan.attempt > 1 {
+        plain.push_str(&format!("\nThis is reminder {}.\n", nudge.plan.attempt));
+    }
+    plain.push_str(&format!(
+        "\nRead it and acknowledge here (the link is yours alone):\n{link}\n\nOr reply to this mail with \"I acknowledge\".\n"
+    ));
+    let escape = policybot_index::render::escape;
+    let html = format!(
+        "<p>Dear {},</p><p>Please read version <strong>{}</strong> of <strong>{}</strong> and confirm you have read it.</p>{}{}<p><a href=\"{}\">Read it and acknowledge</a> (the link is yours alone), or reply to this mail with “I acknowledge”.</p>",
+        escape(name),
+        escape(&nudge.plan.version),
+        escape(&policy.title),
+        if changes_html.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<p>What changed since version {}, which you acknowledged:</p>{changes_html}",
+                escape(nudge.plan.since_version.as_deref().unwrap_or_default())
+            )
+        },
+        if nudge.plan.attempt > 1 {
+            format!("<p>This is reminder {}.</p>", nudge.plan.attempt)
+        } else {
+            String::new()
+        },
+        escape(link)
+    );
+    Ok(Message { subject, plain, html })
+}
+
+/// The Message-ID of a nudge's mail: signed like its link, so a reply to it
+/// (In-Reply-To) can be checked to come from that nudge.
+pub fn message_id(key: &str, nudge: &Nudge, email: &Email) -> String {
+    format!(
+        "<{}nudge.{}@{}>",
+        outgoing::REPLY_ID_PREFIX,
+        token(key, nudge),
+        outgoing::domain(email)
+    )
+}
+
+/// Sends the email nudges of every planned campaign, paced, until the
+/// service stops; new campaigns are picked up as they are planned.
+pub async fn send_email(
+    service: Arc<Service>,
+    config: Arc<Config>,
+    email: Email,
+    mut stopping: watch::Receiver<bool>,
+) -> Result<()> {
+    let password = email.password()?;
+    let smtp = outgoing::transport(&email, &password)?;
+    let pace = Duration::from_secs(60) / config.dashboard.nudges_per_minute.max(1);
+    let directory = config.directory()?;
+    let link_base = config.dashboard.link_base();
+    loop {
+        let store_service = service.clone();
+        let batch = tokio::task::spawn_blocking(move || store_service.store().unsent_nudges("email", 100)).await??;
+        if batch.is_empty() {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(2)) => continue,
+                _ = stopping.wait_for(|&stop| stop) => return Ok(()),
+            }
+        }
+        for nudge in batch {
+            let nudge_id = nudge.id;
+            if *stopping.borrow() {
+                return Ok(());
+            }
+            let (service_, directory_name) = (
+                service.clone(),
+                directory
+                    .members()
+                    .iter()
+                    .find(|m| m.id == nudge.plan.staff)
+                    .map(|m| m.name.clone()),
+            );
+            let (email_, link_base_, address) = (email.clone(), link_base.clone(), nudge.plan.address.clone());
+            let prepared = tokio::task::spawn_blocking(move || -> Result<Option<(String, lettre::Message)>> {
+                let store = service_.store();
+                let acked = store.acknowledged_versions(&nudge.plan.staff, &nudge.plan.school, &nudge.plan.policy)?;
+                let Some(name) = directory_name else {
+                    store.mark_nudge(nudge.id, "skipped", "no longer on the staff list")?;
+                    return Ok(None);
+                };
+                if acked.contains(&nudge.plan.version) {
+                    store.mark_nudge(nudge.id, "skipped", "acknowledged before the nudge was sent")?;
+                    return Ok(None);
+                }
+                let key = store.signing_key()?;
+                let link = format!("{link_base_}/ack/{}", token(&key, &nudge));
+                let text = message(store, &name, &nudge, &link)?;
+                let id = message_id(&key, &nudge, &email_);
+                let mail = outgoing::notice(&email_, &nudge.plan.address, &text.subject, &id, text.plain, text.html)?;
+                store.mark_nudge(nudge.id, "sending", &id)?;
+                Ok(Some((id, mail)))
+            })
+            .await??;
+            let Some((id, mail)) = prepared else { continue };
+            use lettre::AsyncTransport;
+            let outcome = smtp.send(mail).await;
+            let service_ = service.clone();
+            match outcome {
+                Ok(_) => {
+                    tokio::task::spawn_blocking(move || service_.store().mark_nudge(nudge_id, "sent", &id)).await??;
+                    tracing::info!(nudge = nudge_id, to = %address, "nudge sent");
+                }
+                // The server refused this address for good (5xx): on the
+                // record as failed, for the e-safety lead.
+                Err(e) if e.is_permanent() => {
+                    let why = e.to_string();
+                    tracing::error!(nudge = nudge_id, to = %address, "nudge refused: {why}");
+                    tokio::task::spawn_blocking(move || service_.store().mark_nudge(nudge_id, "failed", &why))
+                        .await??;
+                }
+                // Anything else (server away, timeout, 4xx): the nudge stays
+                // 'sending' and is tried again after a pause; nothing dropped.
+                Err(e) => {
+                    tracing::warn!(nudge = nudge_id, "nudge not sent, will retry: {e}");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(10)) => {}
+                        _ = stopping.wait_for(|&stop| stop) => return Ok(()),
+                    }
+                    break;
+                }
+            }
+            tokio::time::sleep(pace).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::StaffEntry;
+    use policybot_index::{PolicySource, parse_policy};
+
+    fn register(store: &Store, version: &str, rule: &str) {
+        let text = format!("ICT Policy\nVersion: {version}\n\nEmail\n\n1. Staff must use school email.\n2. {rule}\n");
+        let mut policies = vec![parse_policy(&PolicySource {
+            school: "oak",
+            source: "ict.txt",
+            text: &text,
+            modified: None,
+        })];
+        store.register_versions(&mut policies).unwrap();
+    }
+
+    fn directory() -> Directory {
+        let entry = |name: &str| StaffEntry {
+            name: name.into(),
+            school: "oak".into(),
+            role: "Teacher".into(),
+            matrix: None,
+            email: vec![format!("{name}@oak.example")],
+            prefer: None,
+        };
+        Directory::new(vec![entry("amira"), entry("tom")], &["oak"]).unwrap()
+    }
+
+    #[test]
+    fn outstanding_follows_the_live_version_and_the_ledger() {
+        let store = Store::in_memory().unwrap();
+        let directory = directory();
+        register(&store, "1.0", "Staff must not use WhatsApp.");
+        store
+            .acknowledge("oak:amira", "oak", "ict-policy", "1.0", "link")
+            .unwrap();
+        let status = status(&directory, &store, Some("oak")).unwrap();
+        assert_eq!((status[0].staff, status[0].acknowledged.len()), (2, 1));
+        assert_eq!(status[0].outstanding[0].member.name, "tom");
+        assert_eq!(status[0].outstanding[0].since, None);
+
+        // A new version: Amira is due again, with what she last acknowledged.
+        register(&store, "2.0", "Staff must not use WhatsApp or Signal.");
+        let status = self::status(&directory, &store, Some("oak")).unwrap();
+        assert_eq!(status[0].live.version, "2.0");
+        assert_eq!(status[0].outstanding.len(), 2);
+        let amira = status[0].outstanding.iter().find(|o| o.member.name == "amira").unwrap();
+        assert_eq!(amira.since.as_deref(), Some("1.0"));
+    }
+
+    #[test]
+    fn a_link_works_for_its_nudge_only() {
+        let store = Store::in_memory().unwrap();
+        register(&store, "1.0", "Staff must not use WhatsApp.");
+        let plan = |staff: &str| PlannedNudge {
+            staff: staff.into(),
+            school: "oak".into(),
+            policy: "ict-policy".into(),
+            version: "1.0".into(),
+            since_version: None,
+            attempt: 1,
+            channel: "email".into(),
+            address: format!("{staff}@oak.example"),
+        };
+        store
+            .plan_campaign("now", &[plan("oak:amira"), plan("oak:tom")])
+            .unwrap();
+        let key = store.signing_key().unwrap();
+        let nudges = store.unsent_nudges("email", 10).unwrap();
+        let amira = token(&key, &nudges[0]);
+        assert_eq!(verify(&store, &amira).unwrap().unwrap().plan.staff, "oak:amira");
+        // Tom's id with Amira's signature, a made-up signature, nonsense: no.
+        let (_, signature) = amira.split_once('-').unwrap();
+        assert!(
+            verify(&store, &format!("{}-{signature}", nudges[1].id))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            verify(&store, &format!("{}-{}", nudges[0].id, "0".repeat(32)))
+                .unwrap()
+                .is_none()
+        );
+        assert!(verify(&store, "garbage").unwrap().is_none());
+        assert!(verify(&store, "999-abc").unwrap().is_none());
+
+        let text = message(&store, "Amira", &nudges[0], "http://x/ack/1-ab").unwrap();
+        assert!(text.subject.contains("ICT Policy (version 1.0)"));
+        assert!(text.plain.contains("You have not acknowledged this policy before."));
+    }
+}
