@@ -18,6 +18,7 @@ use serde::Serialize;
 use sha2::Sha256;
 use tokio::sync::watch;
 
+use crate::commands::Reply;
 use crate::config::{Config, Email};
 use crate::directory::{Directory, StaffMember};
 use crate::email::outgoing;
@@ -253,6 +254,80 @@ pub fn message_id(key: &str, nudge: &Nudge, email: &Email) -> String {
     )
 }
 
+/// Whether a reply to a nudge says the member of staff acknowledges it:
+/// "I acknowledge", "Acknowledged.", "I have read and understood it", ✅, 👍.
+/// Anything with a "not" in it is not ("I can't acknowledge this yet").
+pub fn is_acknowledgement(text: &str) -> bool {
+    let text = policybot_index::text::normalize(text).to_lowercase();
+    let text = text.trim();
+    if text.is_empty() || text.len() > 300 {
+        return false;
+    }
+    let negated = ["not ", "n't", "never", "won't", "refuse"]
+        .iter()
+        .any(|n| text.contains(n));
+    let agrees = text.contains("acknowledge")
+        || text.contains("read and understood")
+        || text.contains("have read it")
+        || text.contains('✅')
+        || text.contains('👍')
+        || text == "yes"
+        || text == "agreed";
+    agrees && !negated
+}
+
+/// The nudge a mail replies to: the token in a parent Message-ID made by
+/// [`message_id`] (without angle brackets), if genuine.
+pub fn replied_nudge<'a>(store: &Store, parents: impl IntoIterator<Item = &'a str>) -> Result<Option<Nudge>> {
+    let prefix = format!("{}nudge.", outgoing::REPLY_ID_PREFIX);
+    for parent in parents {
+        let parent = parent.trim_matches(['<', '>']);
+        if let Some(token) = parent.strip_prefix(&prefix).and_then(|rest| rest.split('@').next())
+            && let Some(nudge) = verify(store, token)?
+        {
+            return Ok(Some(nudge));
+        }
+    }
+    Ok(None)
+}
+
+/// Records an acknowledgement given by replying to `nudge` (from the
+/// address or account `sender`, which the channel has authenticated) and
+/// says so. Only the person the nudge was sent to can acknowledge with it.
+pub fn acknowledge_by_reply(service: &Service, nudge: &Nudge, sender: &str, how: &str) -> Result<Reply> {
+    let store = service.store();
+    if !sender.eq_ignore_ascii_case(&nudge.plan.address) {
+        return Ok(Reply::text(
+            "I can only record an acknowledgement from the person the reminder was sent to, replying \
+             from where it reached them. Nothing was recorded.",
+        ));
+    }
+    store.acknowledge(
+        &nudge.plan.staff,
+        &nudge.plan.school,
+        &nudge.plan.policy,
+        &nudge.plan.version,
+        how,
+    )?;
+    let title = store
+        .policy_version(&nudge.plan.school, &nudge.plan.policy, &nudge.plan.version)?
+        .map_or_else(|| nudge.plan.policy.clone(), |p| p.title);
+    let at = store
+        .acknowledgements(Some(&nudge.plan.school), Some(&nudge.plan.policy))?
+        .into_iter()
+        .find(|a| a.staff == nudge.plan.staff && a.version == nudge.plan.version)
+        .map(|a| a.at)
+        .unwrap_or_default();
+    Ok(Reply::text(format!(
+        "Thank you. Your acknowledgement of {title}, version {}, is recorded ({at}).",
+        nudge.plan.version
+    )))
+}
+
+/// Set POLICYBOT_FAILPOINT to this to abort right after the mail server
+/// took a nudge, before it is recorded as sent (the crash tests).
+const FAILPOINT_AFTER_SEND: &str = "nudge-after-send";
+
 /// Sends the email nudges of every planned campaign, paced, until the
 /// service stops; new campaigns are picked up as they are planned.
 pub async fn send_email(
@@ -277,6 +352,7 @@ pub async fn send_email(
         }
         for nudge in batch {
             let nudge_id = nudge.id;
+            let resumed = nudge.status == "sending";
             if *stopping.borrow() {
                 return Ok(());
             }
@@ -310,11 +386,47 @@ pub async fn send_email(
             })
             .await??;
             let Some((id, mail)) = prepared else { continue };
+            // Left 'sending' by a crash: the server may have taken it
+            // already, and then its copy is in the bot's mailbox.
+            if resumed {
+                match crate::email::was_sent(&email, &password, &id).await {
+                    Ok(true) => {
+                        let service_ = service.clone();
+                        tokio::task::spawn_blocking(move || {
+                            service_.store().mark_nudge(
+                                nudge_id,
+                                "sent",
+                                &format!("{id} (recovered: its copy is in the bot's mailbox)"),
+                            )
+                        })
+                        .await??;
+                        tracing::info!(nudge = nudge_id, "nudge found sent before a restart");
+                        continue;
+                    }
+                    Ok(false) => {}
+                    // Cannot tell now: better late than twice.
+                    Err(e) => {
+                        tracing::warn!(
+                            nudge = nudge_id,
+                            "cannot check whether nudge was sent: {e:#}; will retry"
+                        );
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(10)) => {}
+                            _ = stopping.wait_for(|&stop| stop) => return Ok(()),
+                        }
+                        break;
+                    }
+                }
+            }
             use lettre::AsyncTransport;
             let outcome = smtp.send(mail).await;
             let service_ = service.clone();
             match outcome {
                 Ok(_) => {
+                    if std::env::var("POLICYBOT_FAILPOINT").as_deref() == Ok(FAILPOINT_AFTER_SEND) {
+                        eprintln!("policybot: failpoint {FAILPOINT_AFTER_SEND}: aborting");
+                        std::process::abort();
+                    }
                     tokio::task::spawn_blocking(move || service_.store().mark_nudge(nudge_id, "sent", &id)).await??;
                     tracing::info!(nudge = nudge_id, to = %address, "nudge sent");
                 }
@@ -391,6 +503,29 @@ mod tests {
         assert_eq!(status[0].outstanding.len(), 2);
         let amira = status[0].outstanding.iter().find(|o| o.member.name == "amira").unwrap();
         assert_eq!(amira.since.as_deref(), Some("1.0"));
+    }
+
+    #[test]
+    fn acknowledgements_are_plain_and_never_negated() {
+        for yes in [
+            "I acknowledge",
+            "Acknowledged.",
+            "I have read and understood it",
+            "✅",
+            "yes",
+            "I acknowledge this policy, thanks",
+        ] {
+            assert!(is_acknowledgement(yes), "{yes}");
+        }
+        for no in [
+            "I don't acknowledge this",
+            "I cannot acknowledge it yet",
+            "What changed?",
+            "",
+            "Not yet",
+        ] {
+            assert!(!is_acknowledgement(no), "{no}");
+        }
     }
 
     #[test]

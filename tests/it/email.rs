@@ -761,7 +761,7 @@ fn staff_are_nudged_by_email_and_acknowledge_by_link() {
     assert_eq!(nudge.auto_submitted, "auto-generated");
     assert!(nudge.text.starts_with("Dear amira,"), "{}", nudge.text);
     assert!(nudge.html.contains("Read it and acknowledge"), "{}", nudge.html);
-    nudge_for("tom");
+    let toms = nudge_for("tom");
 
     // The link opens a one-page form; a link with a forged signature does not.
     let link = ack_link(&nudge.text);
@@ -807,6 +807,42 @@ fn staff_are_nudged_by_email_and_acknowledge_by_link() {
         !dry.contains("amira <") && dry.contains("tom <tom@") && dry.contains("(nudge 2)"),
         "{dry}"
     );
+
+    // Amira cannot acknowledge for Tom by replying to his nudge; Tom can.
+    let reply_to_toms = |text: &str| {
+        Mail::text(&format!("Re: {}", toms.subject), text).header(&format!("In-Reply-To: <{}>", toms.message_id))
+    };
+    let spoof = setup.ask("amira", reply_to_toms("I acknowledge"));
+    let refused = setup.reply_to("amira", &spoof);
+    assert!(
+        refused
+            .text
+            .contains("only record an acknowledgement from the person the reminder was sent to"),
+        "{}",
+        refused.text
+    );
+    let id = setup.ask("tom", reply_to_toms("I acknowledge.\n\nTom"));
+    let thanks = setup.reply_to("tom", &id);
+    assert!(
+        thanks
+            .text
+            .starts_with("Thank you. Your acknowledgement of Oakfield Primary School"),
+        "{}",
+        thanks.text
+    );
+    let ledger = s.run(["acks", "--json"]).assert_success().json();
+    let hows: Vec<(&str, &str)> = ledger
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["staff"].as_str().unwrap(), a["how"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        hows,
+        [("oakfield:amira", "link"), ("oakfield:tom", "email")],
+        "{ledger}"
+    );
+
     // Each nudge went out exactly once, and the record says so.
     for user in ["amira", "tom"] {
         let nudges = setup
@@ -826,8 +862,67 @@ fn staff_are_nudged_by_email_and_acknowledge_by_link() {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["campaign", "acknowledged"], "{events}");
+    assert_eq!(kinds, ["campaign", "acknowledged", "acknowledged"], "{events}");
     s.run(["audit", "verify"]).assert_success();
+    let status = bot.stop_within(STOP_TIMEOUT);
+    assert!(status.success(), "serve exited with {status}");
+}
+
+#[test]
+fn a_campaign_killed_mid_send_loses_and_doubles_no_nudge() {
+    const STAFF: usize = 40;
+    let users: Vec<String> = (0..STAFF).map(|i| format!("staff{i:02}")).collect();
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    let Some(setup) = Setup::new(&names, &[], 50, imaps_and_starttls) else {
+        return;
+    };
+    let s = &setup.s;
+    // Paced at 10 a second, so the campaign is still going when it is killed.
+    let config = crate::support::read(&s.config_path());
+    crate::support::write(
+        &s.config_path(),
+        format!("{config}\n[dashboard]\nnudges_per_minute = 600\n"),
+    );
+    let planned = s.run(["nudge", "--now"]).assert_success().stdout.clone();
+    assert!(
+        planned.starts_with(&format!("campaign 1: {STAFF} nudge(s) planned")),
+        "{planned}"
+    );
+    let nudges = |user: &str| {
+        setup
+            .replies(user)
+            .into_iter()
+            .filter(|m| m.subject.starts_with("Please acknowledge:"))
+            .count()
+    };
+    let delivered = || names.iter().filter(|u| nudges(u) > 0).count();
+
+    // The worst moment: the server took a nudge, the store has not recorded it.
+    let crashing = setup.start_bot_with(&[("POLICYBOT_FAILPOINT", "nudge-after-send")]);
+    let status = crashing.wait_exit(REPLY_TIMEOUT);
+    assert!(!status.success(), "the failpoint aborts the bot");
+    // Then a kill -9 at an arbitrary point of the campaign.
+    let bot = setup.start_bot();
+    wait_until("a few nudges", || delivered() >= 5);
+    bot.kill();
+    assert!(delivered() < STAFF, "the campaign was still going when killed");
+
+    let bot = setup.start_bot();
+    wait_until("every nudge", || delivered() == STAFF);
+    std::thread::sleep(QUIET);
+    for user in &names {
+        assert_eq!(nudges(user), 1, "{user} got {} nudges", nudges(user));
+    }
+    // The nudge the failpoint left unrecorded was found in the bot's
+    // mailbox (its Bcc copy), not sent again.
+    assert!(
+        setup.bot_logs().contains("nudge found sent before a restart"),
+        "{}",
+        setup.bot_logs()
+    );
+    // The record agrees: every nudge sent once, everyone due a second one.
+    let dry = s.run(["nudge", "--dry-run"]).assert_success().stdout.clone();
+    assert_eq!(dry.matches("(nudge 2)").count(), STAFF, "{dry}");
     let status = bot.stop_within(STOP_TIMEOUT);
     assert!(status.success(), "serve exited with {status}");
 }

@@ -40,9 +40,9 @@ use tokio::sync::watch;
 use crate::backoff::{Backoff, sleep_or_stop, stopped};
 use crate::commands::Reply;
 use crate::config::{AfterReply, Email, UnknownSenders};
-use crate::conversation;
 use crate::service::{Channel, Service, Who};
 use crate::store::audit::{Kind, NewEvent, format_time};
+use crate::{conversation, nudge};
 use imap::Imap;
 use mail::Mail;
 use outgoing::Outgoing;
@@ -315,14 +315,7 @@ impl Mailbot {
     /// the reply in an earlier run. The copy may still be on its way, so it
     /// is looked for a few times.
     async fn copy_arrived(&self, imap: &mut Imap, reply: &Outgoing) -> Result<bool> {
-        let query = format!("HEADER Message-ID \"{}\"", reply.message_id);
-        for _ in 0..COPY_CHECKS {
-            if !within(imap.uid_search(&query)).await?.is_empty() {
-                return Ok(true);
-            }
-            tokio::time::sleep(COPY_CHECK_INTERVAL).await;
-        }
-        Ok(false)
+        copy_in_mailbox(imap, &reply.message_id, COPY_CHECKS).await
     }
 
     /// Records as sent a reply the server took before a restart.
@@ -427,6 +420,19 @@ impl Clerk {
             let why = format!("reply limit: {recent} replies to this address in the last hour");
             self.ignore(&from, &reference, &why)?;
             return Ok(Decision::Done);
+        }
+        // A reply to an acknowledgement nudge that acknowledges it.
+        if nudge::is_acknowledgement(&mail.question()) {
+            let parents = mail.in_reply_to.iter().chain(&mail.references).map(String::as_str);
+            if let Some(replied) = nudge::replied_nudge(store, parents)? {
+                let reply = nudge::acknowledge_by_reply(&self.service, &replied, &from, "email")?;
+                let out = outgoing::reply(&self.config, &mail, &from, &reply, &[])?;
+                return Ok(Decision::Reply {
+                    reply: Box::new(out),
+                    reason: Some(format!("acknowledgement of nudge {}", replied.id)),
+                    resumed: false,
+                });
+            }
         }
         if mail.headers_only {
             let reply = Reply::text(format!(
@@ -550,6 +556,38 @@ fn mail_arrived(imap: &Imap) -> bool {
         );
     }
     arrived
+}
+
+/// Whether the selected mailbox holds a mail with this Message-ID (the
+/// bot's Bcc copy of something it sent), looking `checks` times, since the
+/// copy may still be on its way.
+async fn copy_in_mailbox(imap: &mut Imap, message_id: &str, checks: u32) -> Result<bool> {
+    let query = format!("HEADER Message-ID \"{message_id}\"");
+    for check in 0..checks {
+        if !within(imap.uid_search(&query)).await?.is_empty() {
+            return Ok(true);
+        }
+        if check + 1 < checks {
+            tokio::time::sleep(COPY_CHECK_INTERVAL).await;
+        }
+    }
+    Ok(false)
+}
+
+/// Whether the mail server took a mail the bot sent (by its Message-ID)
+/// before a crash kept that from being recorded: its Bcc copy is in the
+/// bot's mailbox, or in the processed mailbox if it was moved there.
+pub async fn was_sent(config: &Email, password: &str, message_id: &str) -> Result<bool> {
+    let tls = imap::tls_connector(config)?;
+    let mut imap = imap::connect(config, password, &tls).await?;
+    within(imap.select(&config.mailbox)).await?;
+    let mut found = copy_in_mailbox(&mut imap, message_id, COPY_CHECKS).await?;
+    if !found && config.after_reply == AfterReply::Move && within(imap.select(&config.processed_mailbox)).await.is_ok()
+    {
+        found = copy_in_mailbox(&mut imap, message_id, 1).await?;
+    }
+    let _ = within(imap.logout()).await;
+    Ok(found)
 }
 
 /// An IMAP command, bounded in time: a server that stops answering is
