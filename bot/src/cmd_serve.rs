@@ -57,7 +57,13 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
             let _ = stop.send(true);
         });
         let watcher = tokio::spawn(watch::run(service.clone(), config.clone(), stopping.clone()));
-        let matrix = matrix_config.map(|m| tokio::spawn(matrix::run(service.clone(), m, stopping.clone())));
+        let matrix = matrix_config.map(|m| {
+            let nudging = matrix::Nudging {
+                link_base: config.dashboard.link_base(),
+                pace: nudge::pace(&config),
+            };
+            tokio::spawn(matrix::run(service.clone(), m, nudging, stopping.clone()))
+        });
         // Acknowledgement nudges by email go out from the persisted plan.
         let nudges = email_config
             .clone()

@@ -216,12 +216,16 @@ pub fn message(store: &Store, name: &str, nudge: &Nudge, link: &str) -> Result<M
     if nudge.plan.attempt > 1 {
         plain.push_str(&format!("\nThis is reminder {}.\n", nudge.plan.attempt));
     }
+    let or_reply = match nudge.plan.channel.as_str() {
+        "matrix" => "Or react to this message with ✅, or reply “I acknowledge”.",
+        _ => "Or reply to this mail with “I acknowledge”.",
+    };
     plain.push_str(&format!(
-        "\nRead it and acknowledge here (the link is yours alone):\n{link}\n\nOr reply to this mail with \"I acknowledge\".\n"
+        "\nRead it and acknowledge here (the link is yours alone):\n{link}\n\n{or_reply}\n"
     ));
     let escape = policybot_index::render::escape;
     let html = format!(
-        "<p>Dear {},</p><p>Please read version <strong>{}</strong> of <strong>{}</strong> and confirm you have read it.</p>{}{}<p><a href=\"{}\">Read it and acknowledge</a> (the link is yours alone), or reply to this mail with “I acknowledge”.</p>",
+        "<p>Dear {},</p><p>Please read version <strong>{}</strong> of <strong>{}</strong> and confirm you have read it.</p>{}{}<p><a href=\"{}\">Read it and acknowledge</a> (the link is yours alone).</p><p>{}</p>",
         escape(name),
         escape(&nudge.plan.version),
         escape(&policy.title),
@@ -238,7 +242,8 @@ pub fn message(store: &Store, name: &str, nudge: &Nudge, link: &str) -> Result<M
         } else {
             String::new()
         },
-        escape(link)
+        escape(link),
+        escape(or_reply)
     );
     Ok(Message { subject, plain, html })
 }
@@ -324,6 +329,35 @@ pub fn acknowledge_by_reply(service: &Service, nudge: &Nudge, sender: &str, how:
     )))
 }
 
+/// What to send for a nudge, with the link key: `None` (and the nudge
+/// recorded as skipped) when it is no longer needed, because its person left
+/// the staff list or acknowledged meanwhile.
+pub fn prepare(
+    store: &Store,
+    directory: &Directory,
+    link_base: &str,
+    nudge: &Nudge,
+) -> Result<Option<(String, Message)>> {
+    let Some(member) = directory.members().iter().find(|m| m.id == nudge.plan.staff) else {
+        store.mark_nudge(nudge.id, "skipped", "no longer on the staff list")?;
+        return Ok(None);
+    };
+    let acked = store.acknowledged_versions(&nudge.plan.staff, &nudge.plan.school, &nudge.plan.policy)?;
+    if acked.contains(&nudge.plan.version) {
+        store.mark_nudge(nudge.id, "skipped", "acknowledged before the nudge was sent")?;
+        return Ok(None);
+    }
+    let key = store.signing_key()?;
+    let link = format!("{link_base}/ack/{}", token(&key, nudge));
+    let text = message(store, &member.name, nudge, &link)?;
+    Ok(Some((key, text)))
+}
+
+/// How often a channel may send a nudge.
+pub fn pace(config: &Config) -> Duration {
+    Duration::from_secs(60) / config.dashboard.nudges_per_minute.max(1)
+}
+
 /// Set POLICYBOT_FAILPOINT to this to abort right after the mail server
 /// took a nudge, before it is recorded as sent (the crash tests).
 const FAILPOINT_AFTER_SEND: &str = "nudge-after-send";
@@ -338,8 +372,8 @@ pub async fn send_email(
 ) -> Result<()> {
     let password = email.password()?;
     let smtp = outgoing::transport(&email, &password)?;
-    let pace = Duration::from_secs(60) / config.dashboard.nudges_per_minute.max(1);
-    let directory = config.directory()?;
+    let pace = pace(&config);
+    let directory = Arc::new(config.directory()?);
     let link_base = config.dashboard.link_base();
     loop {
         let store_service = service.clone();
@@ -353,32 +387,17 @@ pub async fn send_email(
         for nudge in batch {
             let nudge_id = nudge.id;
             let resumed = nudge.status == "sending";
+            let address = nudge.plan.address.clone();
             if *stopping.borrow() {
                 return Ok(());
             }
-            let (service_, directory_name) = (
-                service.clone(),
-                directory
-                    .members()
-                    .iter()
-                    .find(|m| m.id == nudge.plan.staff)
-                    .map(|m| m.name.clone()),
-            );
-            let (email_, link_base_, address) = (email.clone(), link_base.clone(), nudge.plan.address.clone());
+            let (service_, directory_, email_, link_base_) =
+                (service.clone(), directory.clone(), email.clone(), link_base.clone());
             let prepared = tokio::task::spawn_blocking(move || -> Result<Option<(String, lettre::Message)>> {
                 let store = service_.store();
-                let acked = store.acknowledged_versions(&nudge.plan.staff, &nudge.plan.school, &nudge.plan.policy)?;
-                let Some(name) = directory_name else {
-                    store.mark_nudge(nudge.id, "skipped", "no longer on the staff list")?;
+                let Some((key, text)) = prepare(store, &directory_, &link_base_, &nudge)? else {
                     return Ok(None);
                 };
-                if acked.contains(&nudge.plan.version) {
-                    store.mark_nudge(nudge.id, "skipped", "acknowledged before the nudge was sent")?;
-                    return Ok(None);
-                }
-                let key = store.signing_key()?;
-                let link = format!("{link_base_}/ack/{}", token(&key, &nudge));
-                let text = message(store, &name, &nudge, &link)?;
                 let id = message_id(&key, &nudge, &email_);
                 let mail = outgoing::notice(&email_, &nudge.plan.address, &text.subject, &id, text.plain, text.html)?;
                 store.mark_nudge(nudge.id, "sending", &id)?;

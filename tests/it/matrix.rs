@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoom;
 use matrix_sdk::ruma::events::Mentions;
+use matrix_sdk::ruma::events::reaction::ReactionEventContent;
+use matrix_sdk::ruma::events::relation::Annotation;
 use matrix_sdk::ruma::events::relation::Thread;
 use matrix_sdk::ruma::events::room::member::MembershipState;
 use matrix_sdk::ruma::events::room::message::{
@@ -263,10 +265,104 @@ fn audit(s: &Sandbox, event: &OwnedEventId) -> Value {
     found[0].clone()
 }
 
+#[test]
+fn staff_are_nudged_in_matrix_and_acknowledge_with_a_reaction_or_a_reply() {
+    let Some(synapse) = Synapse::start() else { return };
+    for user in ["policybot", "amira", "tom"] {
+        synapse.register(user, PASSWORD);
+    }
+    let s = Sandbox::empty();
+    s.write_config_with(
+        &[("oakfield", &example_policies())],
+        &format!(
+            r#"
+[matrix]
+homeserver = {url}
+user = "@policybot:localhost"
+password = {password}
+state_dir = {state}
+
+[[staff]]
+name = "Amira Shah"
+school = "oakfield"
+matrix = "@amira:localhost"
+
+[[staff]]
+name = "Tom Okafor"
+school = "oakfield"
+matrix = "@tom:localhost"
+"#,
+            url = toml_string(&synapse.url),
+            password = toml_string(PASSWORD),
+            state = toml_string(&s.path().join("matrix").to_string_lossy()),
+        ),
+    );
+    let dry = s.run(["nudge", "--dry-run"]).assert_success().stdout.clone();
+    assert!(dry.contains("Amira Shah <@amira:localhost> by matrix"), "{dry}");
+    let planned = s.run(["nudge", "--now"]).assert_success().stdout.clone();
+    assert!(planned.starts_with("campaign 1: 2 nudge(s) planned"), "{planned}");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // Staff are signed in on their devices before the nudges go out (an
+        // encrypted nudge is readable on the devices they had then).
+        let amira = Member::login(&synapse.url, "amira").await;
+        let tom = Member::login(&synapse.url, "tom").await;
+        let bot = start_bot(&s);
+        let amiras = amira.nudge().await;
+        assert!(
+            amiras
+                .body
+                .contains("Staff ICT Acceptable Use Policy (version 2026-09-01)"),
+            "{}",
+            amiras.body
+        );
+        assert!(
+            amiras.body.contains("/ack/") && amiras.body.contains("react to this message with ✅"),
+            "{}",
+            amiras.body
+        );
+        let toms = tom.nudge().await;
+
+        // Amira reacts ✅ to her nudge; Tom just says so in the chat.
+        let room = amira.client.get_room(&amiras.room).expect("the nudge's room");
+        room.send(ReactionEventContent::new(Annotation::new(
+            amiras.id.clone(),
+            "✅".into(),
+        )))
+        .await
+        .expect("reacting");
+        amira.wait_for_notice("Thank you. Your acknowledgement of").await;
+        let room = tom.client.get_room(&toms.room).expect("the nudge's room");
+        tom.say_text(&room, "I acknowledge").await;
+        tom.wait_for_notice("Thank you. Your acknowledgement of").await;
+
+        let ledger = s.run(["acks", "--json"]).assert_success().json();
+        let hows: Vec<(&str, &str)> = ledger
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["staff"].as_str().unwrap(), a["how"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            hows,
+            [("oakfield:amira-shah", "matrix"), ("oakfield:tom-okafor", "matrix")],
+            "{ledger}"
+        );
+        let dry = s.run(["nudge", "--dry-run"]).assert_success().stdout.clone();
+        assert!(dry.starts_with("0 nudge(s) would be planned"), "{dry}");
+        let status = bot.stop_within(STOP_TIMEOUT);
+        assert!(status.success(), "serve exited with {status}");
+    });
+}
+
 /// A message as a member of staff's client saw it.
 #[derive(Debug, Clone)]
 struct Seen {
     id: OwnedEventId,
+    room: matrix_sdk::ruma::OwnedRoomId,
     sender: OwnedUserId,
     notice: bool,
     encrypted: bool,
@@ -314,6 +410,7 @@ impl Member {
                 let encrypted = room.encryption_state().is_encrypted();
                 sink.lock().unwrap().push(Seen {
                     id: event.event_id.clone(),
+                    room: room.room_id().to_owned(),
                     sender: event.sender.clone(),
                     notice,
                     encrypted,
@@ -386,6 +483,51 @@ impl Member {
             }
             assert!(started.elapsed() < REPLY_TIMEOUT, "no reply to {event}");
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Joins the direct chat the bot invites them to and waits for the
+    /// nudge in it.
+    async fn nudge(&self) -> Seen {
+        let started = Instant::now();
+        loop {
+            for room in self.client.invited_rooms() {
+                let _ = room.join().await;
+            }
+            let found = self
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|m| m.notice && m.body.starts_with("Please acknowledge:"))
+                .cloned();
+            if let Some(seen) = found {
+                return seen;
+            }
+            assert!(started.elapsed() < REPLY_TIMEOUT, "no nudge for {}", self.id());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits for a notice from the bot that starts with `text`.
+    async fn wait_for_notice(&self, text: &str) -> Seen {
+        let started = Instant::now();
+        loop {
+            if let Some(seen) = self
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|m| m.notice && m.body.starts_with(text))
+            {
+                return seen.clone();
+            }
+            assert!(
+                started.elapsed() < REPLY_TIMEOUT,
+                "no notice {text:?} for {}",
+                self.id()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

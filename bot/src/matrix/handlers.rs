@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use anyhow::{Result, bail};
 use matrix_sdk::event_handler::Ctx;
 use matrix_sdk::ruma::events::Mentions;
+use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::{
@@ -20,15 +21,16 @@ use serde_json::json;
 
 use super::{Bot, CHANNEL};
 use crate::backoff::Backoff;
-use crate::conversation;
 use crate::service::{Channel, Who};
 use crate::store::audit::{Kind, NewEvent, sha256_hex};
+use crate::{conversation, nudge};
 
 pub fn register(client: &Client, bot: Arc<Bot>) {
     client.add_event_handler_context(bot);
     client.add_event_handler(on_invite);
     client.add_event_handler(on_message);
     client.add_event_handler(on_undecryptable);
+    client.add_event_handler(on_reaction);
 }
 
 const UNDECRYPTABLE: &str = "I couldn't decrypt your message, so I can't answer it. Please send it again; if this \
@@ -202,6 +204,35 @@ async fn handle_message(
 
     let text = bot.names.strip_address(body).to_owned();
     let sender = event.sender.to_string();
+    // "I acknowledge" in a direct chat: a reply to a nudge acknowledges that
+    // nudge, anything else the latest nudge sent to them.
+    if direct && nudge::is_acknowledgement(&text) {
+        let replied_to = match &event.content.relates_to {
+            Some(Relation::Reply(r)) => Some(r.in_reply_to.event_id.to_string()),
+            _ => None,
+        };
+        let service = bot.service.clone();
+        let who = sender.clone();
+        let reply = tokio::task::spawn_blocking(move || -> Result<Option<crate::commands::Reply>> {
+            let store = service.store();
+            let found = match replied_to {
+                Some(id) => store.nudge_sent_as(CHANNEL, &id)?,
+                None => store.latest_nudge_to(CHANNEL, &who)?,
+            };
+            found
+                .map(|n| nudge::acknowledge_by_reply(&service, &n, &who, CHANNEL))
+                .transpose()
+        })
+        .await??;
+        if let Some(reply) = reply {
+            let content = RoomMessageEventContent::notice_html(reply.plain, reply.html).make_reply_to(
+                event,
+                ForwardThread::Yes,
+                AddMentions::No,
+            );
+            return send(bot, room, content, &reference).await;
+        }
+    }
     let service = bot.service.clone();
     let asked = reference.clone();
     let reply = tokio::task::spawn_blocking(move || {
@@ -259,6 +290,45 @@ async fn on_undecryptable(event: OriginalSyncRoomEncryptedEvent, room: Room, Ctx
     }
 }
 
+/// A ✅ (or 👍) on a nudge acknowledges it, for the person who reacted if
+/// it was theirs.
+async fn on_reaction(event: OriginalSyncReactionEvent, room: Room, Ctx(bot): Ctx<Arc<Bot>>) {
+    if event.sender == bot.own || room.state() != RoomState::Joined {
+        return;
+    }
+    if from_before_joining(&bot, room.room_id(), event.origin_server_ts) {
+        return;
+    }
+    let key = event.content.relates_to.key.trim_end_matches('\u{fe0f}');
+    if !["✅", "✔", "☑", "👍"].contains(&key) {
+        return;
+    }
+    let reference = format!("reaction {}", event.event_id);
+    let service = bot.service.clone();
+    let (nudged, sender) = (event.content.relates_to.event_id.to_string(), event.sender.to_string());
+    let reply = tokio::task::spawn_blocking(move || -> Result<Option<crate::commands::Reply>> {
+        let store = service.store();
+        if store.delivered(CHANNEL, &reference)? {
+            return Ok(None);
+        }
+        store
+            .nudge_sent_as(CHANNEL, &nudged)?
+            .map(|n| nudge::acknowledge_by_reply(&service, &n, &sender, CHANNEL))
+            .transpose()
+    })
+    .await;
+    let reply = match reply {
+        Ok(Ok(Some(reply))) => reply,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => return tracing::error!(event = %event.event_id, "acknowledging by reaction: {e:#}"),
+        Err(e) => return tracing::error!(event = %event.event_id, "acknowledging by reaction: {e}"),
+    };
+    let content = RoomMessageEventContent::notice_html(reply.plain, reply.html);
+    if let Err(e) = send(&bot, &room, content, &format!("reaction {}", event.event_id)).await {
+        tracing::error!(room = %room.room_id(), "thanking for an acknowledgement: {e:#}");
+    }
+}
+
 /// Most attempts at sending one reply before it is left for the next run
 /// (the sync token has not moved past it, so it comes round again).
 const SEND_ATTEMPTS: usize = 8;
@@ -292,7 +362,7 @@ async fn send(bot: &Bot, room: &Room, content: RoomMessageEventContent, referenc
 
 /// A refusal the server will repeat however often we ask (not in the room,
 /// forbidden), as opposed to a rate limit or a server that is away.
-fn permanent(error: &matrix_sdk::Error) -> bool {
+pub(super) fn permanent(error: &matrix_sdk::Error) -> bool {
     error.as_client_api_error().is_some_and(|e| {
         let status = e.status_code.as_u16();
         (400..500).contains(&status) && status != 429

@@ -12,6 +12,7 @@
 //! server just before a crash is not doubled.
 
 mod handlers;
+mod nudges;
 pub mod routing;
 mod session;
 
@@ -36,6 +37,13 @@ pub const CHANNEL: &str = "matrix";
 
 /// How long one sync waits on the server for news.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How acknowledgement nudges go out: where their links point, and how
+/// often one may be sent.
+pub struct Nudging {
+    pub link_base: String,
+    pub pace: Duration,
+}
 
 /// What the handlers share.
 pub struct Bot {
@@ -70,7 +78,12 @@ impl Bot {
 
 /// Runs the Matrix channel until `shutdown` turns true. A homeserver that is
 /// down or goes away is retried with backoff; nothing here ends the service.
-pub async fn run(service: Arc<Service>, config: Matrix, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+pub async fn run(
+    service: Arc<Service>,
+    config: Matrix,
+    nudging: Nudging,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
     let state_dir = config
         .state_dir
         .clone()
@@ -106,7 +119,16 @@ pub async fn run(service: Arc<Service>, config: Matrix, mut shutdown: watch::Rec
         shutdown: shutdown.clone(),
     });
     handlers::register(&client, bot.clone());
-    sync_loop(&client, &bot, &mut shutdown).await
+    let sender = tokio::spawn(nudges::send(
+        client.clone(),
+        bot.clone(),
+        nudging.link_base,
+        nudging.pace,
+        shutdown.clone(),
+    ));
+    let synced = sync_loop(&client, &bot, &mut shutdown).await;
+    sender.abort();
+    synced
 }
 
 async fn sync_loop(client: &Client, bot: &Arc<Bot>, shutdown: &mut watch::Receiver<bool>) -> Result<()> {

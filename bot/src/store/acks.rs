@@ -222,6 +222,34 @@ impl Store {
             .optional()?)
     }
 
+    /// The nudge a channel sent as this message (the Matrix event id kept
+    /// in `detail` once sent).
+    pub fn nudge_sent_as(&self, channel: &str, message: &str) -> Result<Option<Nudge>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {NUDGE_COLUMNS} FROM nudges WHERE channel = ?1 AND detail = ?2 AND status = 'sent'"),
+                params![channel, message],
+                nudge,
+            )
+            .optional()?)
+    }
+
+    /// The latest nudge sent on a channel to an address.
+    pub fn latest_nudge_to(&self, channel: &str, address: &str) -> Result<Option<Nudge>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT {NUDGE_COLUMNS} FROM nudges WHERE channel = ?1 AND address = ?2 AND status = 'sent'
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                params![channel, address],
+                nudge,
+            )
+            .optional()?)
+    }
+
     /// Moves a nudge on: 'sending' just before it leaves, then 'sent',
     /// 'failed' or 'skipped' (acknowledged meanwhile) with why.
     pub fn mark_nudge(&self, id: i64, status: &str, detail: &str) -> Result<()> {
