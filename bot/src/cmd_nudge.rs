@@ -3,7 +3,6 @@
 //! did.
 
 use anyhow::{Result, bail};
-use serde_json::json;
 
 use crate::config::Config;
 use crate::load;
@@ -55,30 +54,21 @@ pub fn nudge(config: &Config, dry_run: bool, now: bool, school: Option<&str>, js
         );
         return Ok(());
     }
-    let plan: Vec<_> = to_plan.iter().map(|d| d.nudge.clone()).collect();
-    let campaign = if plan.is_empty() {
-        None
-    } else {
-        Some(store.plan_campaign("now", &plan)?)
-    };
+    let planned = nudge::plan(config, &directory, &store, school.as_deref(), None, "now", None)?;
     if json {
-        println!(
-            "{}",
-            json!({ "campaign": campaign, "planned": plan.len(), "waiting": pending.len(), "unreachable": unreachable.len() })
-        );
+        println!("{}", serde_json::to_string_pretty(&planned)?);
     } else {
-        match campaign {
+        match planned.campaign {
             Some(id) => println!(
                 "campaign {id}: {} nudge(s) planned; `policybot serve` sends them ({} per minute)",
-                plan.len(),
-                config.dashboard.nudges_per_minute
+                planned.planned, config.acknowledgements.nudges_per_minute
             ),
             None => println!("nobody to nudge: everyone has acknowledged, or a nudge is already waiting"),
         }
-        if !unreachable.is_empty() {
+        if planned.unreachable > 0 {
             println!(
                 "{} cannot be reached (no email address or Matrix id the bot can use)",
-                unreachable.len()
+                planned.unreachable
             );
         }
     }
@@ -134,5 +124,26 @@ pub fn acks(config: &Config, school: Option<&str>, policy: Option<&str>, csv: bo
         }
         println!("{} acknowledgement(s)", ledger.len());
     }
+    Ok(())
+}
+
+/// The digest the e-safety lead is mailed at each scheduled campaign;
+/// with `mail`, mailed to `digest_to` now.
+pub fn digest(config: &Config, mail: bool) -> Result<()> {
+    let (service, status, _) = load::service(config)?;
+    for problem in status.problems() {
+        eprintln!("{problem}");
+    }
+    if !mail {
+        print!("{}", crate::campaigns::digest(config, &service)?);
+        return Ok(());
+    }
+    if config.email.is_none() || config.acknowledgements.digest_to.is_empty() {
+        bail!("mailing the digest needs [email] and [acknowledgements] digest_to");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    let slot = format!("asked {}", crate::store::audit::now());
+    let sent = crate::campaigns::send_digest(config, &service, &slot, runtime.handle())?;
+    println!("digest mailed to {}", sent.join(", "));
     Ok(())
 }

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use crate::config::Config;
 use crate::dashboard::{self, AppState};
 use crate::load;
-use crate::{email, matrix, nudge, watch};
+use crate::{campaigns, email, matrix, nudge, watch};
 
 pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
     let (service, status, report) = load::service(config)?;
@@ -19,7 +19,7 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
         tracing::warn!("{problem}");
     }
     for change in &status.changes {
-        tracing::info!("{change}");
+        tracing::info!("{}", change.line);
     }
     tracing::info!(
         policies = service.engine().policies().len(),
@@ -57,6 +57,9 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
             let _ = stop.send(true);
         });
         let watcher = tokio::spawn(watch::run(service.clone(), config.clone(), stopping.clone()));
+        // Scheduled campaigns (campaigns for new versions are planned when a
+        // version goes live, in `load::live_policies`).
+        let schedule = tokio::spawn(campaigns::run(service.clone(), config.clone(), stopping.clone()));
         let matrix = matrix_config.map(|m| {
             let nudging = matrix::Nudging {
                 link_base: config.dashboard.link_base(),
@@ -76,6 +79,7 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
         .await?;
         retention.abort();
         watcher.abort();
+        schedule.abort();
         for (name, channel) in [("matrix", matrix), ("email", email), ("nudges", nudges)] {
             let Some(task) = channel else { continue };
             match task.await {

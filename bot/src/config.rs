@@ -32,6 +32,8 @@ struct RawConfig {
     staff: Vec<StaffEntry>,
     #[serde(default)]
     dashboard: Dashboard,
+    #[serde(default)]
+    acknowledgements: Acknowledgements,
     matrix: Option<Matrix>,
     email: Option<Email>,
 }
@@ -48,9 +50,6 @@ pub struct Dashboard {
     /// The dashboard's address as staff reach it, for the acknowledgement
     /// links in nudges (default: http:// and `bind`).
     pub public_url: Option<String>,
-    /// Acknowledgement nudges sent per minute at most, on each channel:
-    /// servers' rate limits are met by pacing, never by dropping.
-    pub nudges_per_minute: u32,
 }
 
 impl Dashboard {
@@ -69,8 +68,50 @@ impl Default for Dashboard {
             bind: "127.0.0.1:8080".into(),
             secure_cookies: false,
             public_url: None,
-            nudges_per_minute: 60,
         }
+    }
+}
+
+/// `[acknowledgements]`: when campaigns run and how fast nudges go out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Acknowledgements {
+    /// "first school day HH:MM" or a five-field cron expression.
+    pub schedule: String,
+    pub time_zone: String,
+    /// Days without school: "2026-12-21..2027-01-04" or "2027-02-15".
+    pub holidays: Vec<String>,
+    /// Plan a campaign for a policy as soon as a new version of it goes live
+    /// (not for the first version the bot sees: that waits for the schedule).
+    pub on_new_version: bool,
+    /// Nudges sent per minute at most, on each channel: servers' rate limits
+    /// are met by pacing, never by dropping.
+    pub nudges_per_minute: u32,
+    /// After this many unanswered nudges about one version, a member of
+    /// staff is listed for the e-safety lead in the digest.
+    pub escalate_after: u32,
+    /// Who gets the monthly digest (acknowledgement status, escalations) by
+    /// email, at each scheduled campaign.
+    pub digest_to: Vec<String>,
+}
+
+impl Default for Acknowledgements {
+    fn default() -> Self {
+        Acknowledgements {
+            schedule: crate::schedule::DEFAULT_SCHEDULE.into(),
+            time_zone: crate::schedule::DEFAULT_TIME_ZONE.into(),
+            holidays: Vec::new(),
+            on_new_version: true,
+            nudges_per_minute: 60,
+            escalate_after: 3,
+            digest_to: Vec::new(),
+        }
+    }
+}
+
+impl Acknowledgements {
+    pub fn schedule(&self) -> Result<crate::schedule::Schedule> {
+        crate::schedule::Schedule::parse(&self.schedule, &self.time_zone, &self.holidays)
     }
 }
 
@@ -329,6 +370,7 @@ pub struct Config {
     pub staff: Vec<StaffEntry>,
     pub staff_csv: Option<PathBuf>,
     pub dashboard: Dashboard,
+    pub acknowledgements: Acknowledgements,
     pub matrix: Option<Matrix>,
     pub email: Option<Email>,
 }
@@ -383,6 +425,7 @@ impl Config {
             staff: raw.staff,
             staff_csv: raw.staff_csv.as_deref().map(resolve),
             dashboard: raw.dashboard,
+            acknowledgements: raw.acknowledgements,
             matrix: raw.matrix.map(|mut m| {
                 m.state_dir = Some(resolve(m.state_dir.as_deref().unwrap_or(Path::new("../var/matrix"))));
                 m.password_file = m.password_file.as_deref().map(resolve);
@@ -394,6 +437,10 @@ impl Config {
                 e
             }),
         };
+        config
+            .acknowledgements
+            .schedule()
+            .with_context(|| format!("{}: [acknowledgements]", path.display()))?;
         if let Some(e) = &config.email {
             if e.password.is_none()
                 && e.password_file.is_none()

@@ -207,6 +207,9 @@ pub fn live_policies(config: &Config, store: &Store, previous: &[Policy]) -> Res
         }
     }
     let changes = store.register_versions(&mut read.policies)?;
+    // Staff are asked to acknowledge a new version as soon as it is live,
+    // whichever command read it first.
+    crate::campaigns::for_new_versions(config, &config.directory()?, store, &changes)?;
     let status = PolicyStatus {
         checked_at: crate::store::audit::now(),
         errors: read.errors,

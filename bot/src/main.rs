@@ -17,6 +17,7 @@ mod bench_dashboard;
 mod bench_email;
 mod bench_import;
 mod bench_matrix;
+mod campaigns;
 mod cmd_ask;
 mod cmd_audit;
 mod cmd_clauses;
@@ -35,6 +36,7 @@ mod eval;
 mod load;
 mod matrix;
 mod nudge;
+mod schedule;
 mod service;
 mod store;
 mod watch;
@@ -122,6 +124,13 @@ enum Command {
         /// Policy (short name, title or words of it; with --school).
         #[arg(long)]
         policy: Option<String>,
+        /// Print the digest the e-safety lead is mailed instead: where each
+        /// policy stands, and who is escalated.
+        #[arg(long, conflicts_with_all = ["csv", "json"])]
+        digest: bool,
+        /// With --digest: mail it to `digest_to` now.
+        #[arg(long, requires = "digest")]
+        mail: bool,
         #[arg(long, conflicts_with = "json")]
         csv: bool,
         #[arg(long)]
@@ -294,15 +303,18 @@ fn main() -> Result<()> {
         Command::Acks {
             school,
             policy,
+            digest,
+            mail,
             csv,
             json,
-        } => cmd_nudge::acks(
-            &load_config(cli.config)?,
-            school.as_deref(),
-            policy.as_deref(),
-            csv,
-            json,
-        ),
+        } => {
+            let config = load_config(cli.config)?;
+            if digest {
+                cmd_nudge::digest(&config, mail)
+            } else {
+                cmd_nudge::acks(&config, school.as_deref(), policy.as_deref(), csv, json)
+            }
+        }
         Command::Serve { bind } => cmd_serve::run(&load_config(cli.config)?, bind.as_deref()),
         Command::User {
             command: UserCommand::Add { name, role, school },

@@ -125,6 +125,57 @@ pub fn due(config: &Config, directory: &Directory, store: &Store, school: Option
     Ok(out)
 }
 
+/// What planning a campaign did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Planned {
+    /// The campaign, unless there was nobody to nudge (or its slot was
+    /// planned already).
+    pub campaign: Option<i64>,
+    pub planned: usize,
+    /// Due, but a nudge for them is still waiting to be sent.
+    pub waiting: usize,
+    /// Due, but no channel the bot runs can reach them.
+    pub unreachable: usize,
+}
+
+/// Plans a campaign: a nudge for everyone due (of one school, or one
+/// policy, or all) whom the bot can reach and who has no nudge waiting. A
+/// `slot` is planned once only, even when nobody is due (the audit log then
+/// shows the scheduled run found nobody).
+pub fn plan(
+    config: &Config,
+    directory: &Directory,
+    store: &Store,
+    school: Option<&str>,
+    policy: Option<(&str, &str)>,
+    reason: &str,
+    slot: Option<&str>,
+) -> Result<Planned> {
+    let due: Vec<Due> = due(config, directory, store, school)?
+        .into_iter()
+        .filter(|d| policy.is_none_or(|(school, policy)| d.nudge.school == school && d.nudge.policy == policy))
+        .collect();
+    let mut planned = Planned::default();
+    let mut nudges = Vec::new();
+    for d in due {
+        if d.nudge.channel == "none" {
+            planned.unreachable += 1;
+        } else if d.pending {
+            planned.waiting += 1;
+        } else {
+            nudges.push(d.nudge);
+        }
+    }
+    planned.planned = nudges.len();
+    if !nudges.is_empty() || slot.is_some() {
+        planned.campaign = store.plan_campaign(reason, slot, &nudges)?;
+        if planned.campaign.is_none() {
+            planned.planned = 0;
+        }
+    }
+    Ok(planned)
+}
+
 /// How a nudge reaches someone: their preference if the bot has that
 /// channel, else email, else Matrix; ("none", "") if neither.
 fn reach(config: &Config, member: &StaffMember) -> (String, String) {
@@ -355,7 +406,7 @@ pub fn prepare(
 
 /// How often a channel may send a nudge.
 pub fn pace(config: &Config) -> Duration {
-    Duration::from_secs(60) / config.dashboard.nudges_per_minute.max(1)
+    Duration::from_secs(60) / config.acknowledgements.nudges_per_minute.max(1)
 }
 
 /// Set POLICYBOT_FAILPOINT to this to abort right after the mail server
@@ -562,7 +613,7 @@ mod tests {
             address: format!("{staff}@oak.example"),
         };
         store
-            .plan_campaign("now", &[plan("oak:amira"), plan("oak:tom")])
+            .plan_campaign("now", None, &[plan("oak:amira"), plan("oak:tom")])
             .unwrap();
         let key = store.signing_key().unwrap();
         let nudges = store.unsent_nudges("email", 10).unwrap();

@@ -278,7 +278,7 @@ pub struct PolicyStatus {
     /// Broken files whose last good version stays live.
     pub kept: Vec<String>,
     /// Versions that went live in that reading.
-    pub changes: Vec<String>,
+    pub changes: Vec<crate::store::versions::VersionChange>,
 }
 
 impl PolicyStatus {

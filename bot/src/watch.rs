@@ -77,11 +77,12 @@ pub async fn run(service: Arc<Service>, config: Arc<Config>, mut stopping: watch
         match tokio::task::spawn_blocking(move || load::reload(&config_, &service_)).await {
             Ok(Ok((status, report))) => {
                 seen = settled;
+
                 for problem in status.errors.iter().chain(&status.kept) {
                     tracing::warn!("{problem}");
                 }
                 for change in &status.changes {
-                    tracing::info!("{change}");
+                    tracing::info!("{}", change.line);
                 }
                 // The line scripts and tests wait for.
                 println!(

@@ -717,11 +717,16 @@ fn http_request(addr: &str, method: &str, path: &str, body: &str) -> String {
 
 #[test]
 fn staff_are_nudged_by_email_and_acknowledge_by_link() {
-    let Some(setup) = Setup::new(&["amira", "tom"], &[], 50, imaps_and_starttls) else {
+    let Some(setup) = Setup::new(&["amira", "tom"], &["lead"], 50, imaps_and_starttls) else {
         return;
     };
     let s = &setup.s;
     s.add_user("hannah", "esafety-lead", "a long test password");
+    let config = crate::support::read(&s.config_path());
+    crate::support::write(
+        &s.config_path(),
+        format!("{config}\n[acknowledgements]\nescalate_after = 1\ndigest_to = [\"lead@{DOMAIN}\"]\n"),
+    );
 
     // Who would be nudged, and why; nothing is sent by a dry run.
     let dry = s.run(["nudge", "--dry-run"]).assert_success().stdout.clone();
@@ -808,6 +813,25 @@ fn staff_are_nudged_by_email_and_acknowledge_by_link() {
         "{dry}"
     );
 
+    // The e-safety lead's digest: Tom is escalated after one unanswered nudge.
+    let digest = s.run(["acks", "--digest"]).assert_success().stdout.clone();
+    assert!(digest.contains("1 of 2 staff have acknowledged it (50%)"), "{digest}");
+    assert!(
+        digest.contains("Not answered after 1 or more nudges") && digest.contains("  - tom (Teacher)"),
+        "{digest}"
+    );
+    let mailed = s.run(["acks", "--digest", "--mail"]).assert_success().stdout.clone();
+    assert_eq!(mailed.trim(), format!("digest mailed to lead@{DOMAIN}"));
+    let mut received = None;
+    wait_until("the digest", || {
+        received = setup
+            .replies("lead")
+            .into_iter()
+            .find(|m| m.subject.starts_with("Policy acknowledgements"));
+        received.is_some()
+    });
+    assert!(received.unwrap().text.contains("  - tom (Teacher)"));
+
     // Amira cannot acknowledge for Tom by replying to his nudge; Tom can.
     let reply_to_toms = |text: &str| {
         Mail::text(&format!("Re: {}", toms.subject), text).header(&format!("In-Reply-To: <{}>", toms.message_id))
@@ -881,7 +905,7 @@ fn a_campaign_killed_mid_send_loses_and_doubles_no_nudge() {
     let config = crate::support::read(&s.config_path());
     crate::support::write(
         &s.config_path(),
-        format!("{config}\n[dashboard]\nnudges_per_minute = 600\n"),
+        format!("{config}\n[acknowledgements]\nnudges_per_minute = 600\n"),
     );
     let planned = s.run(["nudge", "--now"]).assert_success().stdout.clone();
     assert!(

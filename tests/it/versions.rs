@@ -192,3 +192,52 @@ fn two_files_of_one_policy_are_one_policy_the_one_saved_last() {
         run.stdout
     );
 }
+
+#[test]
+fn a_new_version_plans_one_campaign_and_the_digest_says_where_things_stand() {
+    let (s, dir) = Sandbox::with_copied_example();
+    let policy = dir.join("good.txt");
+    write(
+        &s.config_path(),
+        format!(
+            "{}\n[acknowledgements]\nescalate_after = 1\n\n[email]\naddress = \"policy@oakfield.example\"\npassword = \"x\"\n\
+             imap = {{ host = \"127.0.0.1\", port = 1, tls = \"none\" }}\nsmtp = {{ host = \"127.0.0.1\", port = 1, tls = \"none\" }}\n\n\
+             [[staff]]\nname = \"Amira Shah\"\nschool = \"school\"\nrole = \"Teacher\"\nemail = [\"a.shah@oakfield.example\"]\n",
+            read(&s.config_path())
+        ),
+    );
+    // The first version the bot sees waits for the schedule.
+    let digest = s.run(["acks", "--digest"]).assert_success().stdout.clone();
+    assert!(
+        digest.contains("version 2026-09-01: 0 of 1 staff have acknowledged it (0%)"),
+        "{digest}"
+    );
+    assert!(digest.contains("Amira Shah: not yet (0 nudge(s) sent)"), "{digest}");
+    let campaigns = |s: &Sandbox| {
+        s.run(["audit", "list", "--kind", "campaign", "--json"])
+            .assert_success()
+            .json()
+    };
+    assert_eq!(campaigns(&s).as_array().unwrap().len(), 0);
+
+    // A new version: whichever command reads it first plans its campaign, once.
+    write(
+        &policy,
+        read(&policy)
+            .replace("Version:\t2026-09-01", "Version:\t2027-01-05")
+            .replace(OLD_ITEM, NEW_ITEM),
+    );
+    s.run(["policy", "versions", "school"]).assert_success();
+    s.run(["nudge", "--dry-run"]).assert_success();
+    let planned = campaigns(&s);
+    let planned = planned.as_array().unwrap();
+    assert_eq!(planned.len(), 1, "{planned:?}");
+    assert_eq!(planned[0]["payload"]["reason"], "new version");
+    assert_eq!(
+        planned[0]["payload"]["slot"],
+        "version school/oakfield-primary-school-staff-ict-acceptable-use-policy/2027-01-05"
+    );
+    assert_eq!(planned[0]["payload"]["planned"], 1);
+    let dry = s.run(["nudge", "--dry-run"]).assert_success().stdout.clone();
+    assert!(dry.contains("a nudge is already waiting to be sent"), "{dry}");
+}

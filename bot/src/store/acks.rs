@@ -162,13 +162,19 @@ impl Store {
 
     /// Persists a campaign and all its nudges, with its audit event, in one
     /// transaction: after this, sending can stop and resume at any point.
-    pub fn plan_campaign(&self, reason: &str, plan: &[PlannedNudge]) -> Result<i64> {
+    /// A `slot` (a scheduled time, a new version) is planned once only:
+    /// `None` when it was planned already.
+    pub fn plan_campaign(&self, reason: &str, slot: Option<&str>, plan: &[PlannedNudge]) -> Result<Option<i64>> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO campaigns (created_at, reason, planned) VALUES (?1, ?2, ?3)",
-            params![now(), reason, plan.len() as i64],
+        let inserted = tx.execute(
+            "INSERT INTO campaigns (created_at, reason, planned, slot) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (slot) WHERE slot IS NOT NULL DO NOTHING",
+            params![now(), reason, plan.len() as i64, slot],
         )?;
+        if inserted == 0 {
+            return Ok(None);
+        }
         let campaign = tx.last_insert_rowid();
         {
             let mut insert = tx.prepare(
@@ -193,11 +199,11 @@ impl Store {
             &tx,
             &[NewEvent::new(
                 Kind::Campaign,
-                json!({ "campaign": campaign, "reason": reason, "planned": plan.len() }),
+                json!({ "campaign": campaign, "reason": reason, "slot": slot, "planned": plan.len() }),
             )],
         )?;
         tx.commit().context("committing the campaign")?;
-        Ok(campaign)
+        Ok(Some(campaign))
     }
 
     /// Nudges still to send on `channel`, oldest first: planned ones, and
@@ -322,7 +328,13 @@ mod tests {
     #[test]
     fn a_campaign_is_a_plan_worked_through_in_order() {
         let store = Store::in_memory().unwrap();
-        let campaign = store.plan_campaign("now", &[planned("a"), planned("b")]).unwrap();
+        let campaign = store
+            .plan_campaign("now", None, &[planned("a"), planned("b")])
+            .unwrap()
+            .unwrap();
+        // A slot is planned once.
+        assert!(store.plan_campaign("schedule", Some("s1"), &[]).unwrap().is_some());
+        assert!(store.plan_campaign("schedule", Some("s1"), &[]).unwrap().is_none());
         let unsent = store.unsent_nudges("email", 10).unwrap();
         assert_eq!(unsent.len(), 2);
         assert!(unsent.iter().all(|n| n.campaign == campaign && n.status == "planned"));

@@ -29,6 +29,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/006_email.sql")),
         M::up(include_str!("migrations/007_policy_versions.sql")),
         M::up(include_str!("migrations/008_acknowledgements.sql")),
+        M::up(include_str!("migrations/009_campaign_slots.sql")),
     ])
 }
 

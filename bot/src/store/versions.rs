@@ -12,6 +12,18 @@ use serde_json::json;
 use super::Store;
 use super::audit::{Kind, NewEvent, append_in, now, sha256_hex};
 
+/// A version that went live.
+#[derive(Debug, Clone)]
+pub struct VersionChange {
+    pub school: String,
+    pub policy: String,
+    pub version: String,
+    /// The version it replaced, if the policy had one before.
+    pub previous: Option<String>,
+    /// What happened, for the log: "oak: ICT Policy version 2.0 is live (was 1.0: …)".
+    pub line: String,
+}
+
 /// One stored version of a policy.
 #[derive(Debug, Clone)]
 pub struct VersionInfo {
@@ -72,7 +84,7 @@ impl Store {
     /// names two texts. A version new to the store, or an older one live
     /// again, is an audit event with what changed. Returns one line per such
     /// change, for the log.
-    pub fn register_versions(&self, policies: &mut [Policy]) -> Result<Vec<String>> {
+    pub fn register_versions(&self, policies: &mut [Policy]) -> Result<Vec<VersionChange>> {
         let mut changes = Vec::new();
         for policy in policies.iter_mut() {
             if let Some(change) = self
@@ -85,7 +97,7 @@ impl Store {
         Ok(changes)
     }
 
-    fn register_version(&self, policy: &mut Policy) -> Result<Option<String>> {
+    fn register_version(&self, policy: &mut Policy) -> Result<Option<VersionChange>> {
         let fingerprint = fingerprint(policy);
         let at = now();
         let mut conn = self.conn();
@@ -177,7 +189,13 @@ impl Store {
             }],
         )?;
         tx.commit().context("committing the policy version")?;
-        Ok(Some(line))
+        Ok(Some(VersionChange {
+            school: policy.school.clone(),
+            policy: policy.slug.clone(),
+            version: label,
+            previous: previous.map(|(v, _)| v),
+            line,
+        }))
     }
 
     /// Every stored version of a policy, oldest first.
@@ -291,7 +309,8 @@ mod tests {
         let store = Store::in_memory().unwrap();
         let mut first = vec![policy(V1)];
         let changes = store.register_versions(&mut first).unwrap();
-        assert_eq!(changes, ["oak: ICT Policy version 1.0 is live"]);
+        assert_eq!(changes[0].line, "oak: ICT Policy version 1.0 is live");
+        assert_eq!(changes[0].previous, None);
         // The same text again, even from another file: nothing new.
         let mut again = vec![policy(V1)];
         again[0].source = "ict.pdf".into();
@@ -304,7 +323,8 @@ mod tests {
         let label = &edited[0].version;
         assert!(label.starts_with("1.0 (revised "), "{label}");
         assert!(edited[0].clauses.iter().all(|c| &c.policy_version == label));
-        assert!(changes[0].contains("(was 1.0: 1 reworded, "), "{changes:?}");
+        assert!(changes[0].line.contains("(was 1.0: 1 reworded, "), "{changes:?}");
+        assert_eq!(changes[0].previous.as_deref(), Some("1.0"));
 
         // Back to the first text: version 1.0 is live again, and recorded so.
         let mut back = vec![policy(V1)];

@@ -1,0 +1,209 @@
+//! Campaigns that start themselves while `serve` runs: at each scheduled
+//! slot (default: the first school day of the month, 09:00, school time)
+//! for everyone due, and as soon as a new version of a policy goes live for
+//! the staff of that policy. Each is planned once (its slot is unique in the
+//! store), so a restart or a crash cannot plan it twice. At each scheduled
+//! slot the e-safety lead gets the digest: where acknowledgements stand, and
+//! who has had `escalate_after` nudges without answering.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use jiff::Timestamp;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::email::outgoing;
+use crate::nudge;
+use crate::service::Service;
+use crate::store::Store;
+use crate::store::audit::sha256_hex;
+use crate::store::versions::VersionChange;
+
+const CHANNEL: &str = "campaigns";
+const LAST_SLOT: &str = "last slot";
+
+/// Plans a campaign for each policy whose new version replaced an earlier
+/// one (the first version the bot sees waits for the schedule).
+pub fn for_new_versions(
+    config: &Config,
+    directory: &Directory,
+    store: &Store,
+    changes: &[VersionChange],
+) -> Result<()> {
+    if !config.acknowledgements.on_new_version {
+        return Ok(());
+    }
+    for change in changes.iter().filter(|c| c.previous.is_some()) {
+        let slot = format!("version {}/{}/{}", change.school, change.policy, change.version);
+        let planned = nudge::plan(
+            config,
+            directory,
+            store,
+            Some(&change.school),
+            Some((&change.school, &change.policy)),
+            "new version",
+            Some(&slot),
+        )?;
+        if let Some(campaign) = planned.campaign {
+            tracing::info!(campaign, planned = planned.planned, "{slot}: campaign planned");
+        }
+    }
+    Ok(())
+}
+
+/// Runs the schedule until the service stops.
+pub async fn run(service: Arc<Service>, config: Arc<Config>, mut stopping: watch::Receiver<bool>) {
+    let schedule = match config.acknowledgements.schedule() {
+        Ok(s) => s,
+        Err(e) => return tracing::error!("[acknowledgements] schedule: {e:#}"),
+    };
+    loop {
+        let (service_, config_, schedule_) = (service.clone(), config.clone(), schedule.clone());
+        let next = tokio::task::spawn_blocking(move || -> Result<Timestamp> {
+            let store = service_.store();
+            let now = Timestamp::now();
+            let last = match store.channel_state(CHANNEL, LAST_SLOT)? {
+                Some(last) => last.parse()?,
+                // The first start: slots before it are not caught up on.
+                None => {
+                    store.set_channel_state(CHANNEL, LAST_SLOT, &now.to_string())?;
+                    now
+                }
+            };
+            if let Some(slot) = schedule_.due(last, now) {
+                scheduled(&config_, &service_, slot)?;
+                store.set_channel_state(CHANNEL, LAST_SLOT, &slot.to_string())?;
+                return Ok(schedule_.next_after(slot));
+            }
+            Ok(schedule_.next_after(last))
+        })
+        .await;
+        let wait = match next {
+            Ok(Ok(next)) => {
+                let left = next.duration_since(Timestamp::now());
+                // Look again at least every minute: clocks change, and a
+                // slot in a month is far.
+                Duration::try_from(left)
+                    .unwrap_or_default()
+                    .min(Duration::from_secs(60))
+            }
+            Ok(Err(e)) => {
+                tracing::error!("scheduled campaign: {e:#}");
+                Duration::from_secs(60)
+            }
+            Err(e) => {
+                tracing::error!("scheduled campaign: {e}");
+                Duration::from_secs(60)
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait.max(Duration::from_millis(200))) => {}
+            _ = stopping.wait_for(|&stop| stop) => return,
+        }
+    }
+}
+
+/// The campaign and the digest of one scheduled slot.
+fn scheduled(config: &Config, service: &Service, slot: Timestamp) -> Result<()> {
+    let name = format!("schedule {slot}");
+    let planned = nudge::plan(
+        config,
+        service.directory(),
+        service.store(),
+        None,
+        None,
+        "schedule",
+        Some(&name),
+    )?;
+    if let Some(campaign) = planned.campaign {
+        tracing::info!(campaign, planned = planned.planned, "{name}: campaign planned");
+        println!(
+            "policybot: campaign {campaign} planned for {name}: {} nudge(s)",
+            planned.planned
+        );
+    }
+    if let Err(e) = send_digest(config, service, &name, &tokio::runtime::Handle::current()) {
+        tracing::error!("the digest for {name}: {e:#}");
+    }
+    Ok(())
+}
+
+/// The digest as plain text: per live policy version, how many have
+/// acknowledged, who has not, and who is escalated.
+pub fn digest(config: &Config, service: &Service) -> Result<String> {
+    let escalate_after = config.acknowledgements.escalate_after.max(1) as usize;
+    let mut out = String::new();
+    let mut escalated = Vec::new();
+    for policy in nudge::status(service.directory(), service.store(), None)? {
+        let done = policy.acknowledged.len();
+        let percent = (100 * done).checked_div(policy.staff).unwrap_or(100);
+        writeln!(
+            out,
+            "{} ({}), version {}: {done} of {} staff have acknowledged it ({percent}%).",
+            policy.live.title, policy.live.school, policy.live.version, policy.staff
+        )?;
+        for o in &policy.outstanding {
+            writeln!(out, "  - {}: not yet ({} nudge(s) sent)", o.member.name, o.nudged)?;
+            if o.nudged >= escalate_after {
+                escalated.push(format!(
+                    "{} ({}) — {}, version {}: {} nudges unanswered",
+                    o.member.name, o.member.role, policy.live.title, policy.live.version, o.nudged
+                ));
+            }
+        }
+        out.push('\n');
+    }
+    if !escalated.is_empty() {
+        writeln!(
+            out,
+            "Not answered after {escalate_after} or more nudges — please follow up:"
+        )?;
+        for line in &escalated {
+            writeln!(out, "  - {line}")?;
+        }
+    }
+    Ok(out)
+}
+
+/// Mails the digest to `digest_to`, once per slot. Returns who it went to.
+pub fn send_digest(
+    config: &Config,
+    service: &Service,
+    slot: &str,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Vec<String>> {
+    let (Some(email), false) = (&config.email, config.acknowledgements.digest_to.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let store = service.store();
+    let key = format!("digest {slot}");
+    if store.channel_state(CHANNEL, &key)?.is_some() {
+        return Ok(Vec::new());
+    }
+    let text = digest(config, service)?;
+    let subject = "Policy acknowledgements: where they stand".to_owned();
+    let html = format!("<pre>{}</pre>", policybot_index::render::escape(&text));
+    let password = email.password()?;
+    for to in &config.acknowledgements.digest_to {
+        let id = format!(
+            "<{}digest.{}@{}>",
+            outgoing::REPLY_ID_PREFIX,
+            &sha256_hex(&format!("{slot} {to}"))[..24],
+            outgoing::domain(email)
+        );
+        let mail = outgoing::notice(email, to, &subject, &id, text.clone(), html.clone())?;
+        let smtp = outgoing::transport(email, &password)?;
+        use lettre::AsyncTransport;
+        runtime.block_on(smtp.send(mail))?;
+    }
+    store.set_channel_state(CHANNEL, &key, &crate::store::audit::now())?;
+    tracing::info!(
+        "{slot}: digest sent to {}",
+        config.acknowledgements.digest_to.join(", ")
+    );
+    Ok(config.acknowledgements.digest_to.clone())
+}
