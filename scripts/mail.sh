@@ -6,6 +6,7 @@
 #
 #   mail.sh start   DIR IMAP_PORT SMTP_PORT [IMAPS_PORT SMTPS_PORT]
 #   mail.sh adduser DIR USER PASSWORD   # creates USER@example.test (before or after start)
+#   mail.sh addusers DIR PASSWORD USER… # many new users at once
 #   mail.sh certs   DIR                 # CA + leaf in DIR/tls; run BEFORE start to enable TLS
 #   mail.sh stop    DIR
 #   MAIL_NO_IDLE=1 mail.sh start …      # a server that does not offer IDLE
@@ -247,6 +248,20 @@ cmd_adduser() {
   [ ! -f "$D/postfix/main.cf" ] || postmap -c "$D/postfix" "hash:$D/postfix/vmailbox"
 }
 
+# Many new users at once (a campaign bench): appended without looking for
+# existing entries, one postmap at the end.
+cmd_addusers() {
+  local pass=$1; shift
+  init_dir
+  for user in "$@"; do
+    echo "$user@$DOMAIN:{PLAIN}$pass::::::"
+  done >>"$D/users"
+  for user in "$@"; do
+    echo "$user@$DOMAIN OK"
+  done >>"$D/postfix/vmailbox"
+  [ ! -f "$D/postfix/main.cf" ] || postmap -c "$D/postfix" "hash:$D/postfix/vmailbox"
+}
+
 cmd_stop() {
   local pids=""
   [ -f "$D/run/dovecot/master.pid" ] && pids+=" $(cat "$D/run/dovecot/master.pid")"
@@ -271,6 +286,7 @@ case $cmd in
   start)   [ $# -ge 2 ] || die "usage: $0 start DIR IMAP_PORT SMTP_PORT [IMAPS_PORT SMTPS_PORT]"
            IMAP_PORT=$1 SMTP_PORT=$2 IMAPS_PORT=${3:-} SMTPS_PORT=${4:-}; cmd_start ;;
   adduser) [ $# -eq 2 ] || die "usage: $0 adduser DIR USER PASSWORD"; cmd_adduser "$@" ;;
+  addusers) [ $# -ge 2 ] || die "usage: $0 addusers DIR PASSWORD USER..."; cmd_addusers "$@" ;;
   certs)   cmd_certs ;;
   stop)    cmd_stop ;;
   *)       die "unknown command $cmd" ;;

@@ -132,9 +132,16 @@ fn scheduled(config: &Config, service: &Service, slot: Timestamp) -> Result<()> 
     Ok(())
 }
 
+/// Someone who has left `escalate_after` nudges unanswered.
+pub struct Escalation {
+    pub line: String,
+    /// Their line manager's id, if they have one.
+    pub line_manager: Option<String>,
+}
+
 /// The digest as plain text: per live policy version, how many have
-/// acknowledged, who has not, and who is escalated.
-pub fn digest(config: &Config, service: &Service) -> Result<String> {
+/// acknowledged, who has not, and who is escalated; with the escalations.
+pub fn digest(config: &Config, service: &Service) -> Result<(String, Vec<Escalation>)> {
     let escalate_after = config.acknowledgements.escalate_after.max(1) as usize;
     let mut out = String::new();
     let mut escalated = Vec::new();
@@ -149,10 +156,25 @@ pub fn digest(config: &Config, service: &Service) -> Result<String> {
         for o in &policy.outstanding {
             writeln!(out, "  - {}: not yet ({} nudge(s) sent)", o.member.name, o.nudged)?;
             if o.nudged >= escalate_after {
-                escalated.push(format!(
-                    "{} ({}) — {}, version {}: {} nudges unanswered",
-                    o.member.name, o.member.role, policy.live.title, policy.live.version, o.nudged
-                ));
+                let manager = o
+                    .member
+                    .line_manager
+                    .as_deref()
+                    .and_then(|id| service.directory().by_id(id));
+                escalated.push(Escalation {
+                    line: format!(
+                        "{} ({}) — {}, version {}: {} nudges unanswered{}",
+                        o.member.name,
+                        o.member.role,
+                        policy.live.title,
+                        policy.live.version,
+                        o.nudged,
+                        manager
+                            .map(|m| format!("; line manager {}", m.name))
+                            .unwrap_or_default()
+                    ),
+                    line_manager: manager.map(|m| m.id.clone()),
+                });
             }
         }
         out.push('\n');
@@ -162,11 +184,11 @@ pub fn digest(config: &Config, service: &Service) -> Result<String> {
             out,
             "Not answered after {escalate_after} or more nudges — please follow up:"
         )?;
-        for line in &escalated {
-            writeln!(out, "  - {line}")?;
+        for e in &escalated {
+            writeln!(out, "  - {}", e.line)?;
         }
     }
-    Ok(out)
+    Ok((out, escalated))
 }
 
 /// Mails the digest to `digest_to`, once per slot. Returns who it went to.
@@ -176,7 +198,7 @@ pub fn send_digest(
     slot: &str,
     runtime: &tokio::runtime::Handle,
 ) -> Result<Vec<String>> {
-    let (Some(email), false) = (&config.email, config.acknowledgements.digest_to.is_empty()) else {
+    let Some(email) = &config.email else {
         return Ok(Vec::new());
     };
     let store = service.store();
@@ -184,26 +206,44 @@ pub fn send_digest(
     if store.channel_state(CHANNEL, &key)?.is_some() {
         return Ok(Vec::new());
     }
-    let text = digest(config, service)?;
-    let subject = "Policy acknowledgements: where they stand".to_owned();
-    let html = format!("<pre>{}</pre>", policybot_index::render::escape(&text));
+    let (text, escalated) = digest(config, service)?;
+    let html = |text: &str| format!("<pre>{}</pre>", policybot_index::render::escape(text));
     let password = email.password()?;
-    for to in &config.acknowledgements.digest_to {
+    let send = |to: &str, subject: &str, text: &str| -> Result<()> {
         let id = format!(
             "<{}digest.{}@{}>",
             outgoing::REPLY_ID_PREFIX,
             &sha256_hex(&format!("{slot} {to}"))[..24],
             outgoing::domain(email)
         );
-        let mail = outgoing::notice(email, to, &subject, &id, text.clone(), html.clone())?;
+        let mail = outgoing::notice(email, to, subject, &id, text.to_owned(), html(text))?;
         let smtp = outgoing::transport(email, &password)?;
         use lettre::AsyncTransport;
         runtime.block_on(smtp.send(mail))?;
+        Ok(())
+    };
+    let mut sent_to = Vec::new();
+    for to in &config.acknowledgements.digest_to {
+        send(to, "Policy acknowledgements: where they stand", &text)?;
+        sent_to.push(to.clone());
+    }
+    // Each line manager hears about their own people.
+    let mut managers: Vec<&str> = escalated.iter().filter_map(|e| e.line_manager.as_deref()).collect();
+    managers.sort_unstable();
+    managers.dedup();
+    for id in managers {
+        let Some(to) = service.directory().by_id(id).and_then(|m| m.emails.first()) else {
+            continue;
+        };
+        let mut text =
+            String::from("Members of your team have not yet acknowledged a school policy after several reminders:\n\n");
+        for e in escalated.iter().filter(|e| e.line_manager.as_deref() == Some(id)) {
+            writeln!(text, "  - {}", e.line)?;
+        }
+        send(to, "Policy acknowledgements: please follow up", &text)?;
+        sent_to.push(to.clone());
     }
     store.set_channel_state(CHANNEL, &key, &crate::store::audit::now())?;
-    tracing::info!(
-        "{slot}: digest sent to {}",
-        config.acknowledgements.digest_to.join(", ")
-    );
-    Ok(config.acknowledgements.digest_to.clone())
+    tracing::info!("{slot}: digest sent to {}", sent_to.join(", "));
+    Ok(sent_to)
 }

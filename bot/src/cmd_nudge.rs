@@ -88,9 +88,7 @@ pub fn acks(config: &Config, school: Option<&str>, policy: Option<&str>, csv: bo
     let directory = config.directory()?;
     let name = |id: &str| {
         directory
-            .members()
-            .iter()
-            .find(|m| m.id == id)
+            .by_id(id)
             .map_or_else(|| format!("{id} (not on the staff list now)"), |m| m.name.clone())
     };
     let ledger = store.acknowledgements(school.as_deref(), policy.as_deref())?;
@@ -135,7 +133,7 @@ pub fn digest(config: &Config, mail: bool) -> Result<()> {
         eprintln!("{problem}");
     }
     if !mail {
-        print!("{}", crate::campaigns::digest(config, &service)?);
+        print!("{}", crate::campaigns::digest(config, &service)?.0);
         return Ok(());
     }
     if config.email.is_none() || config.acknowledgements.digest_to.is_empty() {

@@ -24,6 +24,10 @@ pub struct StaffEntry {
     /// email when they have an address, else Matrix).
     #[serde(default)]
     pub prefer: Option<String>,
+    /// The name of their line manager (another entry of the same school),
+    /// who hears when they leave nudges unanswered.
+    #[serde(default)]
+    pub line_manager: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +40,8 @@ pub struct StaffMember {
     pub matrix: Option<String>,
     pub emails: Vec<String>,
     pub prefer: Option<String>,
+    /// Their line manager's id.
+    pub line_manager: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -43,6 +49,7 @@ pub struct Directory {
     members: Vec<StaffMember>,
     by_email: HashMap<String, usize>,
     by_matrix: HashMap<String, usize>,
+    by_id: HashMap<String, usize>,
 }
 
 impl Directory {
@@ -63,10 +70,10 @@ impl Directory {
                 );
             }
             let id = format!("{}:{}", e.school, policybot_index::text::slug(&e.name));
-            if d.members.iter().any(|m| m.id == id) {
+            let index = d.members.len();
+            if d.by_id.insert(id.clone(), index).is_some() {
                 bail!("{who}: listed twice for school '{}'", e.school);
             }
-            let index = d.members.len();
             let emails: Vec<String> = e
                 .email
                 .iter()
@@ -101,12 +108,32 @@ impl Directory {
                 matrix,
                 emails,
                 prefer: e.prefer,
+                // The name for now; made an id once everyone is known.
+                line_manager: e.line_manager.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()),
             });
+        }
+        for i in 0..d.members.len() {
+            let Some(name) = d.members[i].line_manager.clone() else {
+                continue;
+            };
+            let id = format!("{}:{}", d.members[i].school, policybot_index::text::slug(&name));
+            if !d.by_id.contains_key(&id) || id == d.members[i].id {
+                bail!(
+                    "staff entry '{}': line_manager '{name}' is not another member of staff of school '{}'",
+                    d.members[i].name,
+                    d.members[i].school
+                );
+            }
+            d.members[i].line_manager = Some(id);
         }
         Ok(d)
     }
 
-    /// Reads `name,school,role,matrix,email[,prefer]` rows (with a header line).
+    pub fn by_id(&self, id: &str) -> Option<&StaffMember> {
+        self.by_id.get(id).map(|&i| &self.members[i])
+    }
+
+    /// Reads `name,school,role,matrix,email[,prefer,line_manager]` rows (with a header line).
     pub fn read_csv(path: &Path) -> Result<Vec<StaffEntry>> {
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
@@ -129,6 +156,7 @@ impl Directory {
                     .map(str::to_owned)
                     .collect(),
                 prefer: Some(field(5)).filter(|p| !p.is_empty()),
+                line_manager: Some(field(6)).filter(|m| !m.is_empty()),
             });
         }
         Ok(out)
@@ -161,7 +189,26 @@ mod tests {
             matrix: matrix.map(Into::into),
             email: vec![email.into()],
             prefer: None,
+            line_manager: None,
         }
+    }
+
+    #[test]
+    fn line_managers_are_other_staff_of_the_same_school() {
+        let mut tom = entry("Tom Okafor", "oak", "tom@oak.example", None);
+        tom.line_manager = Some("Amira Shah".into());
+        let amira = entry("Amira Shah", "oak", "amira@oak.example", None);
+        let d = Directory::new(vec![tom.clone(), amira.clone()], &["oak"]).unwrap();
+        assert_eq!(
+            d.by_id("oak:tom-okafor").unwrap().line_manager.as_deref(),
+            Some("oak:amira-shah")
+        );
+        tom.line_manager = Some("Nobody".into());
+        let e = Directory::new(vec![tom, amira], &["oak"]).unwrap_err().to_string();
+        assert!(
+            e.contains("line_manager 'Nobody' is not another member of staff"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod backoff;
 mod bench;
 mod bench_audit;
+mod bench_campaign;
 mod bench_dashboard;
 mod bench_email;
 mod bench_import;
@@ -194,6 +195,10 @@ enum Command {
         /// Measure the audit log's append throughput instead.
         #[arg(long)]
         audit: bool,
+        /// Plan an acknowledgement campaign for the configured staff and
+        /// follow a running `serve` sending it (`scripts/bench-campaign.sh`).
+        #[arg(long)]
+        campaign: bool,
         /// Measure how long reading these policy files (.txt, .docx, .pdf)
         /// into clauses takes instead (--questions rounds each).
         #[arg(long, num_args = 1..)]
@@ -367,6 +372,7 @@ fn main() -> Result<()> {
             clauses,
             questions,
             audit,
+            campaign,
             import,
             dashboard,
             rows,
@@ -402,6 +408,8 @@ fn main() -> Result<()> {
                     bot: matrix_bot.unwrap_or_default(),
                 };
                 bench_matrix::run(&target, questions, json)
+            } else if campaign {
+                bench_campaign::run(&load_config(cli.config)?, json)
             } else if !import.is_empty() {
                 bench_import::run(&import, questions.min(100), json)
             } else if dashboard {

@@ -389,7 +389,7 @@ pub fn prepare(
     link_base: &str,
     nudge: &Nudge,
 ) -> Result<Option<(String, Message)>> {
-    let Some(member) = directory.members().iter().find(|m| m.id == nudge.plan.staff) else {
+    let Some(member) = directory.by_id(&nudge.plan.staff) else {
         store.mark_nudge(nudge.id, "skipped", "no longer on the staff list")?;
         return Ok(None);
     };
@@ -413,6 +413,32 @@ pub fn pace(config: &Config) -> Duration {
 /// took a nudge, before it is recorded as sent (the crash tests).
 const FAILPOINT_AFTER_SEND: &str = "nudge-after-send";
 
+/// Nudges in flight at once on the email channel: each opens its own SMTP
+/// connection (TLS, AUTH), so a few at a time keep the server busy.
+const CONCURRENT_SENDS: usize = 4;
+
+/// How long the mail server may take to accept one nudge.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the sender does after a nudge.
+enum Step {
+    Next,
+    /// The server is away or cannot tell: pause, then try again.
+    Pause,
+}
+
+struct EmailSender {
+    service: Arc<Service>,
+    email: Email,
+    password: String,
+    smtp: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    directory: Arc<Directory>,
+    link_base: String,
+    /// Each of the concurrent senders waits this long after a send, so
+    /// together they keep to `nudges_per_minute`.
+    pause_after_send: Duration,
+}
+
 /// Sends the email nudges of every planned campaign, paced, until the
 /// service stops; new campaigns are picked up as they are planned.
 pub async fn send_email(
@@ -422,105 +448,141 @@ pub async fn send_email(
     mut stopping: watch::Receiver<bool>,
 ) -> Result<()> {
     let password = email.password()?;
-    let smtp = outgoing::transport(&email, &password)?;
-    let pace = pace(&config);
-    let directory = Arc::new(config.directory()?);
-    let link_base = config.dashboard.link_base();
+    let sender = Arc::new(EmailSender {
+        smtp: outgoing::transport(&email, &password)?,
+        password,
+        email,
+        directory: Arc::new(config.directory()?),
+        link_base: config.dashboard.link_base(),
+        pause_after_send: pace(&config) * CONCURRENT_SENDS as u32,
+        service,
+    });
+    use futures_util::StreamExt;
     loop {
-        let store_service = service.clone();
-        let batch = tokio::task::spawn_blocking(move || store_service.store().unsent_nudges("email", 100)).await??;
+        let service = sender.service.clone();
+        let batch = tokio::task::spawn_blocking(move || service.store().unsent_nudges("email", 100)).await??;
         if batch.is_empty() {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(2)) => continue,
                 _ = stopping.wait_for(|&stop| stop) => return Ok(()),
             }
         }
-        for nudge in batch {
-            let nudge_id = nudge.id;
-            let resumed = nudge.status == "sending";
-            let address = nudge.plan.address.clone();
-            if *stopping.borrow() {
-                return Ok(());
-            }
-            let (service_, directory_, email_, link_base_) =
-                (service.clone(), directory.clone(), email.clone(), link_base.clone());
-            let prepared = tokio::task::spawn_blocking(move || -> Result<Option<(String, lettre::Message)>> {
-                let store = service_.store();
-                let Some((key, text)) = prepare(store, &directory_, &link_base_, &nudge)? else {
-                    return Ok(None);
-                };
-                let id = message_id(&key, &nudge, &email_);
-                let mail = outgoing::notice(&email_, &nudge.plan.address, &text.subject, &id, text.plain, text.html)?;
-                store.mark_nudge(nudge.id, "sending", &id)?;
-                Ok(Some((id, mail)))
+        let steps: Vec<Result<Step>> = futures_util::stream::iter(batch)
+            .take_while(|_| std::future::ready(!*stopping.borrow()))
+            .map(|nudge| {
+                let sender = sender.clone();
+                async move { sender.one(nudge).await }
             })
-            .await??;
-            let Some((id, mail)) = prepared else { continue };
-            // Left 'sending' by a crash: the server may have taken it
-            // already, and then its copy is in the bot's mailbox.
-            if resumed {
-                match crate::email::was_sent(&email, &password, &id).await {
-                    Ok(true) => {
-                        let service_ = service.clone();
-                        tokio::task::spawn_blocking(move || {
-                            service_.store().mark_nudge(
-                                nudge_id,
-                                "sent",
-                                &format!("{id} (recovered: its copy is in the bot's mailbox)"),
-                            )
-                        })
-                        .await??;
-                        tracing::info!(nudge = nudge_id, "nudge found sent before a restart");
-                        continue;
-                    }
-                    Ok(false) => {}
-                    // Cannot tell now: better late than twice.
-                    Err(e) => {
-                        tracing::warn!(
-                            nudge = nudge_id,
-                            "cannot check whether nudge was sent: {e:#}; will retry"
-                        );
-                        tokio::select! {
-                            () = tokio::time::sleep(Duration::from_secs(10)) => {}
-                            _ = stopping.wait_for(|&stop| stop) => return Ok(()),
-                        }
-                        break;
-                    }
-                }
-            }
-            use lettre::AsyncTransport;
-            let outcome = smtp.send(mail).await;
-            let service_ = service.clone();
-            match outcome {
-                Ok(_) => {
-                    if std::env::var("POLICYBOT_FAILPOINT").as_deref() == Ok(FAILPOINT_AFTER_SEND) {
-                        eprintln!("policybot: failpoint {FAILPOINT_AFTER_SEND}: aborting");
-                        std::process::abort();
-                    }
-                    tokio::task::spawn_blocking(move || service_.store().mark_nudge(nudge_id, "sent", &id)).await??;
-                    tracing::info!(nudge = nudge_id, to = %address, "nudge sent");
-                }
-                // The server refused this address for good (5xx): on the
-                // record as failed, for the e-safety lead.
-                Err(e) if e.is_permanent() => {
-                    let why = e.to_string();
-                    tracing::error!(nudge = nudge_id, to = %address, "nudge refused: {why}");
-                    tokio::task::spawn_blocking(move || service_.store().mark_nudge(nudge_id, "failed", &why))
-                        .await??;
-                }
-                // Anything else (server away, timeout, 4xx): the nudge stays
-                // 'sending' and is tried again after a pause; nothing dropped.
-                Err(e) => {
-                    tracing::warn!(nudge = nudge_id, "nudge not sent, will retry: {e}");
-                    tokio::select! {
-                        () = tokio::time::sleep(Duration::from_secs(10)) => {}
-                        _ = stopping.wait_for(|&stop| stop) => return Ok(()),
-                    }
-                    break;
-                }
-            }
-            tokio::time::sleep(pace).await;
+            .buffer_unordered(CONCURRENT_SENDS)
+            .collect()
+            .await;
+        if *stopping.borrow() {
+            return Ok(());
         }
+        let mut pause = false;
+        for step in steps {
+            match step {
+                Ok(Step::Next) => {}
+                Ok(Step::Pause) => pause = true,
+                Err(e) => {
+                    tracing::error!("sending a nudge: {e:#}");
+                    pause = true;
+                }
+            }
+        }
+        if pause {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(10)) => {}
+                _ = stopping.wait_for(|&stop| stop) => return Ok(()),
+            }
+        }
+    }
+}
+
+impl EmailSender {
+    /// One nudge: recorded 'sending', sent, recorded 'sent' (or 'failed').
+    async fn one(&self, nudge: Nudge) -> Result<Step> {
+        let nudge_id = nudge.id;
+        let resumed = nudge.status == "sending";
+        let address = nudge.plan.address.clone();
+        let (service, directory, email, link_base) = (
+            self.service.clone(),
+            self.directory.clone(),
+            self.email.clone(),
+            self.link_base.clone(),
+        );
+        let prepared = tokio::task::spawn_blocking(move || -> Result<Option<(String, lettre::Message)>> {
+            let store = service.store();
+            let Some((key, text)) = prepare(store, &directory, &link_base, &nudge)? else {
+                return Ok(None);
+            };
+            let id = message_id(&key, &nudge, &email);
+            let mail = outgoing::notice(&email, &nudge.plan.address, &text.subject, &id, text.plain, text.html)?;
+            store.mark_nudge(nudge.id, "sending", &id)?;
+            Ok(Some((id, mail)))
+        })
+        .await??;
+        let Some((id, mail)) = prepared else {
+            return Ok(Step::Next);
+        };
+        // Left 'sending' by a crash: the server may have taken it already,
+        // and then its copy is in the bot's mailbox.
+        if resumed {
+            match crate::email::was_sent(&self.email, &self.password, &id).await {
+                Ok(true) => {
+                    let detail = format!("{id} (recovered: its copy is in the bot's mailbox)");
+                    self.mark(nudge_id, "sent", detail).await?;
+                    tracing::info!(nudge = nudge_id, "nudge found sent before a restart");
+                    return Ok(Step::Next);
+                }
+                Ok(false) => {}
+                // Cannot tell now: better late than twice.
+                Err(e) => {
+                    tracing::warn!(
+                        nudge = nudge_id,
+                        "cannot check whether nudge was sent: {e:#}; will retry"
+                    );
+                    return Ok(Step::Pause);
+                }
+            }
+        }
+        use lettre::AsyncTransport;
+        let outcome = tokio::time::timeout(SEND_TIMEOUT, self.smtp.send(mail)).await;
+        let step = match outcome {
+            Ok(Ok(_)) => {
+                if std::env::var("POLICYBOT_FAILPOINT").as_deref() == Ok(FAILPOINT_AFTER_SEND) {
+                    eprintln!("policybot: failpoint {FAILPOINT_AFTER_SEND}: aborting");
+                    std::process::abort();
+                }
+                self.mark(nudge_id, "sent", id).await?;
+                tracing::info!(nudge = nudge_id, to = %address, "nudge sent");
+                Step::Next
+            }
+            // The server refused this address for good (5xx): on the record
+            // as failed, for the e-safety lead.
+            Ok(Err(e)) if e.is_permanent() => {
+                tracing::error!(nudge = nudge_id, to = %address, "nudge refused: {e}");
+                self.mark(nudge_id, "failed", e.to_string()).await?;
+                Step::Next
+            }
+            // Anything else (server away, timeout, 4xx): the nudge stays
+            // 'sending' and is tried again after a pause; nothing dropped.
+            Ok(Err(e)) => {
+                tracing::warn!(nudge = nudge_id, "nudge not sent, will retry: {e}");
+                return Ok(Step::Pause);
+            }
+            Err(_) => {
+                tracing::warn!(nudge = nudge_id, "the mail server did not answer in time; will retry");
+                return Ok(Step::Pause);
+            }
+        };
+        tokio::time::sleep(self.pause_after_send).await;
+        Ok(step)
+    }
+
+    async fn mark(&self, id: i64, status: &'static str, detail: String) -> Result<()> {
+        let service = self.service.clone();
+        tokio::task::spawn_blocking(move || service.store().mark_nudge(id, status, &detail)).await?
     }
 }
 
@@ -549,6 +611,7 @@ mod tests {
             matrix: None,
             email: vec![format!("{name}@oak.example")],
             prefer: None,
+            line_manager: None,
         };
         Directory::new(vec![entry("amira"), entry("tom")], &["oak"]).unwrap()
     }

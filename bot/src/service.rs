@@ -329,6 +329,7 @@ pub(crate) mod tests {
                 matrix: Some("@alice:oakfield.example".into()),
                 email: vec!["alice@oakfield.example".into()],
                 prefer: None,
+                line_manager: None,
             }],
             &["oakfield"],
         )

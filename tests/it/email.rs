@@ -722,7 +722,9 @@ fn staff_are_nudged_by_email_and_acknowledge_by_link() {
     };
     let s = &setup.s;
     s.add_user("hannah", "esafety-lead", "a long test password");
-    let config = crate::support::read(&s.config_path());
+    // Tom's line manager is Amira.
+    let config = crate::support::read(&s.config_path())
+        .replace("name = \"tom\"\n", "name = \"tom\"\nline_manager = \"amira\"\n");
     crate::support::write(
         &s.config_path(),
         format!("{config}\n[acknowledgements]\nescalate_after = 1\ndigest_to = [\"lead@{DOMAIN}\"]\n"),
@@ -820,8 +822,9 @@ fn staff_are_nudged_by_email_and_acknowledge_by_link() {
         digest.contains("Not answered after 1 or more nudges") && digest.contains("  - tom (Teacher)"),
         "{digest}"
     );
+    assert!(digest.contains("nudges unanswered; line manager amira"), "{digest}");
     let mailed = s.run(["acks", "--digest", "--mail"]).assert_success().stdout.clone();
-    assert_eq!(mailed.trim(), format!("digest mailed to lead@{DOMAIN}"));
+    assert_eq!(mailed.trim(), format!("digest mailed to lead@{DOMAIN}, amira@{DOMAIN}"));
     let mut received = None;
     wait_until("the digest", || {
         received = setup
@@ -831,6 +834,12 @@ fn staff_are_nudged_by_email_and_acknowledge_by_link() {
         received.is_some()
     });
     assert!(received.unwrap().text.contains("  - tom (Teacher)"));
+    wait_until("the line manager's list", || {
+        setup
+            .replies("amira")
+            .iter()
+            .any(|m| m.subject == "Policy acknowledgements: please follow up" && m.text.contains("  - tom (Teacher)"))
+    });
 
     // Amira cannot acknowledge for Tom by replying to his nudge; Tom can.
     let reply_to_toms = |text: &str| {

@@ -483,13 +483,7 @@ fn ack_page(state: &AppState, token: &str, acknowledge: bool) -> Response {
         }
         Err(e) => return internal(e),
     };
-    let Some(member) = state
-        .service
-        .directory()
-        .members()
-        .iter()
-        .find(|m| m.id == nudge.plan.staff)
-    else {
+    let Some(member) = state.service.directory().by_id(&nudge.plan.staff) else {
         return (
             StatusCode::GONE,
             pages::ack_invalid("This link was for someone no longer on the staff list."),
