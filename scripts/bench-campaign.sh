@@ -7,6 +7,8 @@
 # progress bar), then checks every mailbox holds exactly one nudge.
 #
 #   scripts/bench-campaign.sh [STAFF] [--json]
+#   KILL_AFTER=5000 scripts/bench-campaign.sh 10000   # kill -9 the bot after
+#                                  # 5000 nudges are sent, restart it, go on
 #
 # Builds the release binary first. Everything lives in a temp dir, removed at
 # the end. Env: PORT (default 18700; uses PORT..PORT+3), PER_MINUTE (the
@@ -58,7 +60,22 @@ policies = "$repo/policies/oakfield"
 TOML
 
 start_serve "policybot: email connected"
-"$bin" --config "$work/policybot.toml" bench --campaign $json
+if [ -z "${KILL_AFTER:-}" ]; then
+    "$bin" --config "$work/policybot.toml" bench --campaign $json
+else
+    "$bin" --config "$work/policybot.toml" bench --campaign $json &
+    bench_pid=$!
+    sent() {
+        python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from nudges where status='sent'\").fetchone()[0])" \
+            "$work/policybot.sqlite3" 2>/dev/null || echo 0
+    }
+    until [ "$(sent)" -ge "$KILL_AFTER" ]; do sleep 0.2; done
+    kill -9 "$serve_pid"; wait "$serve_pid" 2>/dev/null || true
+    echo "killed the bot (kill -9) with $(sent) nudges recorded sent; restarting it"
+    rm -f "$work/serve.out"
+    start_serve "policybot: email connected"
+    wait "$bench_pid"
+fi
 
 # Exactly one nudge in every mailbox (delivery through Postfix and LMTP is
 # asynchronous: wait for the queue to drain).

@@ -606,3 +606,14 @@ pub fn eval_report(shared: &Path, corpus: &Path) -> Value {
     run.assert_success();
     run.json()
 }
+
+/// The acknowledgement ledger as "staff-id how", oldest first.
+pub fn acknowledged(s: &Sandbox) -> Vec<String> {
+    let ledger = s.run(["acks", "--json"]).assert_success().json();
+    ledger
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|a| format!("{} {}", str_field(a, "staff"), str_field(a, "how")))
+        .collect()
+}
