@@ -6,6 +6,7 @@
 #
 #   synapse.sh start    DIR PORT                    -> prints base URL, e.g. http://127.0.0.1:18448
 #   synapse.sh register DIR PORT USER PASSWORD [admin] -> prints the register JSON (user_id, access_token, ...)
+#   synapse.sh register-many DIR PORT PASSWORD USER...  -> many plain users at once
 #   synapse.sh stop     DIR
 #
 # Env: SYNAPSE_VENV  reuse/create the venv here instead of DIR/venv (pip install takes ~30 s,
@@ -88,6 +89,9 @@ rc_media_create: *rc
 rc_presence: {per_user: *rc}
 rc_delayed_event_mgmt: *rc
 rc_reports: *rc
+# Password hashing at the cheapest cost: these are throwaway test accounts,
+# and a campaign bench registers thousands.
+bcrypt_rounds: 4
 EOF
 
   echo "starting synapse on $url (log: $dir/homeserver.log) ..." >&2
@@ -131,6 +135,24 @@ except urllib.error.HTTPError as e:
 EOF
 }
 
+# Many users at once (a campaign bench): one process, one nonce per user.
+register_many() {
+  [[ $# -ge 3 ]] || die "usage: $0 register-many DIR PORT PASSWORD USER..."
+  "$py" - "http://127.0.0.1:$1" "$2" "$dir/shared_secret" "${@:3}" <<'EOF'
+import hashlib, hmac, json, sys, urllib.request
+base, password, secret_file, *users = sys.argv[1:]
+secret = open(secret_file).read().strip().encode()
+ep = base + "/_synapse/admin/v1/register"
+for user in users:
+    nonce = json.load(urllib.request.urlopen(ep, timeout=10))["nonce"]
+    msg = "\0".join([nonce, user, password, "notadmin"]).encode()
+    body = {"nonce": nonce, "username": user, "password": password, "admin": False,
+            "mac": hmac.new(secret, msg, hashlib.sha1).hexdigest()}
+    req = urllib.request.Request(ep, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=30).read()
+EOF
+}
+
 stop() {
   [[ -f $dir/pid ]] || { echo "synapse.sh: no $dir/pid, nothing to stop" >&2; return 0; }
   local pid; pid=$(cat "$dir/pid")
@@ -146,6 +168,7 @@ stop() {
 case $cmd in
   start)    [[ $# -eq 3 ]] || die "usage: $0 start DIR PORT"; start "$3" ;;
   register) shift 2; register "$@" ;;
+  register-many) shift 2; register_many "$@" ;;
   stop)     stop ;;
   *)        die "unknown command: $cmd" ;;
 esac

@@ -276,10 +276,12 @@ fn main() -> Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     tracing_subscriber::fmt()
         // The PDF libraries log what our own errors already say, better
-        // ("is password-protected", "no text layer").
+        // ("is password-protected", "no text layer"); the crypto store warns
+        // at every room key that there is no server-side key backup (the
+        // bot's keys live in its own store, see matrix/session.rs).
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("POLICYBOT_LOG")
-                .unwrap_or_else(|_| "warn,lopdf=error,pdf_extract=error".into()),
+                .unwrap_or_else(|_| "warn,lopdf=error,pdf_extract=error,matrix_sdk_crypto::backups=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
