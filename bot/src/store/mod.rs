@@ -1,7 +1,8 @@
 //! The embedded store: one SQLite file (WAL, fsync on every commit), schema
-//! migrations versioned in the code. Holds the audit log, dashboard users and
-//! what the channels remember (deliveries, sync tokens, threads); the
-//! acknowledgement ledger joins it in a later issue.
+//! migrations versioned in the code. Holds the audit log, dashboard users,
+//! what the channels remember (deliveries, sync tokens, threads), every
+//! version of every policy, and the acknowledgement ledger with its
+//! campaigns.
 
 pub mod acks;
 pub mod audit;
