@@ -368,12 +368,7 @@ pub fn acknowledge_by_reply(service: &Service, nudge: &Nudge, sender: &str, how:
     let title = store
         .policy_version(&nudge.plan.school, &nudge.plan.policy, &nudge.plan.version)?
         .map_or_else(|| nudge.plan.policy.clone(), |p| p.title);
-    let at = store
-        .acknowledgements(Some(&nudge.plan.school), Some(&nudge.plan.policy))?
-        .into_iter()
-        .find(|a| a.staff == nudge.plan.staff && a.version == nudge.plan.version)
-        .map(|a| a.at)
-        .unwrap_or_default();
+    let at = store.acknowledgement_of(&nudge.plan)?.map(|a| a.at).unwrap_or_default();
     Ok(Reply::text(format!(
         "Thank you. Your acknowledgement of {title}, version {}, is recorded ({at}).",
         nudge.plan.version

@@ -500,10 +500,7 @@ fn ack_page(state: &AppState, token: &str, acknowledge: bool) -> Response {
                 "link",
             )?;
         }
-        let ledger = store.acknowledgements(Some(&nudge.plan.school), Some(&nudge.plan.policy))?;
-        let done = ledger
-            .into_iter()
-            .find(|a| a.staff == nudge.plan.staff && a.version == nudge.plan.version);
+        let done = store.acknowledgement_of(&nudge.plan)?;
         let policy = store.policy_version(&nudge.plan.school, &nudge.plan.policy, &nudge.plan.version)?;
         let older = match &nudge.plan.since_version {
             Some(v) => store.policy_version(&nudge.plan.school, &nudge.plan.policy, v)?,

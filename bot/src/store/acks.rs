@@ -47,6 +47,17 @@ pub struct Nudge {
 const NUDGE_COLUMNS: &str =
     "id, campaign, staff, school, policy, version, since_version, attempt, channel, address, status";
 
+fn ack(r: &rusqlite::Row<'_>) -> rusqlite::Result<Ack> {
+    Ok(Ack {
+        staff: r.get(0)?,
+        school: r.get(1)?,
+        policy: r.get(2)?,
+        version: r.get(3)?,
+        at: r.get(4)?,
+        how: r.get(5)?,
+    })
+}
+
 fn nudge(row: &rusqlite::Row<'_>) -> rusqlite::Result<Nudge> {
     Ok(Nudge {
         id: row.get(0)?,
@@ -111,17 +122,21 @@ impl Store {
             "SELECT staff, school, policy, version, at, how FROM acknowledgements
              WHERE (?1 IS NULL OR school = ?1) AND (?2 IS NULL OR policy = ?2) ORDER BY at, staff",
         )?;
-        let rows = stmt.query_map(params![school, policy], |r| {
-            Ok(Ack {
-                staff: r.get(0)?,
-                school: r.get(1)?,
-                policy: r.get(2)?,
-                version: r.get(3)?,
-                at: r.get(4)?,
-                how: r.get(5)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![school, policy], ack)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The acknowledgement a nudge asked for, if it was given.
+    pub fn acknowledgement_of(&self, nudge: &PlannedNudge) -> Result<Option<Ack>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT staff, school, policy, version, at, how FROM acknowledgements
+                 WHERE school = ?1 AND policy = ?2 AND version = ?3 AND staff = ?4",
+                params![nudge.school, nudge.policy, nudge.version, nudge.staff],
+                ack,
+            )
+            .optional()?)
     }
 
     /// The versions of a policy this member of staff acknowledged, in the
