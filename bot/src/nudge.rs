@@ -415,47 +415,51 @@ const CONCURRENT_SENDS: usize = 4;
 /// How long the mail server may take to accept one nudge.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What the sender does after a nudge.
-enum Step {
+/// What a sender does after a nudge.
+pub enum Step {
     Next,
     /// The server is away or cannot tell: pause, then try again.
     Pause,
 }
 
-struct EmailSender {
-    service: Arc<Service>,
-    email: Email,
-    password: String,
-    smtp: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
-    directory: Arc<Directory>,
-    link_base: String,
-    /// Each of the concurrent senders waits this long after a send, so
-    /// together they keep to `nudges_per_minute`.
-    pause_after_send: Duration,
+/// One channel's way of delivering a planned nudge: sends it and records
+/// the outcome ('sending' before it leaves, then 'sent' or 'failed'), or
+/// leaves it for a later try by answering [`Step::Pause`].
+pub trait Deliver: Send + Sync + 'static {
+    fn deliver(&self, nudge: Nudge) -> impl Future<Output = Result<Step>> + Send;
+
+    /// After each batch of nudges (Matrix records its new direct chats).
+    fn after_batch(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
-/// Sends the email nudges of every planned campaign, paced, until the
-/// service stops; new campaigns are picked up as they are planned.
-pub async fn send_email(
+/// How a channel's nudges leave: `in_flight` at once, together no faster
+/// than one per `pace`.
+pub struct Sending {
+    pub channel: &'static str,
+    pub in_flight: usize,
+    pub pace: Duration,
+}
+
+/// Sends one channel's nudges of every planned campaign until the service
+/// stops; new campaigns are picked up as they are planned. A pause (server
+/// away, cannot tell) or an error stops the batch and waits before the
+/// rest are tried again: nothing is dropped.
+pub async fn send_planned<D: Deliver>(
     service: Arc<Service>,
-    config: Arc<Config>,
-    email: Email,
+    sending: Sending,
+    deliver: Arc<D>,
     mut stopping: watch::Receiver<bool>,
 ) -> Result<()> {
-    let password = email.password()?;
-    let sender = Arc::new(EmailSender {
-        smtp: outgoing::transport(&email, &password)?,
-        password,
-        email,
-        directory: Arc::new(config.directory()?),
-        link_base: config.dashboard.link_base(),
-        pause_after_send: pace(&config) * CONCURRENT_SENDS as u32,
-        service,
-    });
     use futures_util::StreamExt;
+    // Each of the concurrent sends waits this long after its nudge, so
+    // together they keep to the pace.
+    let pause_after_send = sending.pace * sending.in_flight as u32;
     loop {
-        let service = sender.service.clone();
-        let batch = tokio::task::spawn_blocking(move || service.store().unsent_nudges("email", 100)).await??;
+        let store = service.clone();
+        let channel = sending.channel;
+        let batch = tokio::task::spawn_blocking(move || store.store().unsent_nudges(channel, 100)).await??;
         if batch.is_empty() {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(2)) => continue,
@@ -465,12 +469,19 @@ pub async fn send_email(
         let steps: Vec<Result<Step>> = futures_util::stream::iter(batch)
             .take_while(|_| std::future::ready(!*stopping.borrow()))
             .map(|nudge| {
-                let sender = sender.clone();
-                async move { sender.one(nudge).await }
+                let deliver = deliver.clone();
+                async move {
+                    let step = deliver.deliver(nudge).await;
+                    if matches!(step, Ok(Step::Next)) {
+                        tokio::time::sleep(pause_after_send).await;
+                    }
+                    step
+                }
             })
-            .buffer_unordered(CONCURRENT_SENDS)
+            .buffer_unordered(sending.in_flight)
             .collect()
             .await;
+        deliver.after_batch().await;
         if *stopping.borrow() {
             return Ok(());
         }
@@ -480,7 +491,7 @@ pub async fn send_email(
                 Ok(Step::Next) => {}
                 Ok(Step::Pause) => pause = true,
                 Err(e) => {
-                    tracing::error!("sending a nudge: {e:#}");
+                    tracing::error!(channel, "sending a nudge: {e:#}");
                     pause = true;
                 }
             }
@@ -494,9 +505,43 @@ pub async fn send_email(
     }
 }
 
-impl EmailSender {
+struct EmailSender {
+    service: Arc<Service>,
+    email: Email,
+    password: String,
+    smtp: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    directory: Arc<Directory>,
+    link_base: String,
+}
+
+/// Sends the email nudges of every planned campaign, paced, until the
+/// service stops.
+pub async fn send_email(
+    service: Arc<Service>,
+    config: Arc<Config>,
+    email: Email,
+    stopping: watch::Receiver<bool>,
+) -> Result<()> {
+    let password = email.password()?;
+    let sender = Arc::new(EmailSender {
+        smtp: outgoing::transport(&email, &password)?,
+        password,
+        email,
+        directory: Arc::new(config.directory()?),
+        link_base: config.dashboard.link_base(),
+        service: service.clone(),
+    });
+    let sending = Sending {
+        channel: "email",
+        in_flight: CONCURRENT_SENDS,
+        pace: pace(&config),
+    };
+    send_planned(service, sending, sender, stopping).await
+}
+
+impl Deliver for EmailSender {
     /// One nudge: recorded 'sending', sent, recorded 'sent' (or 'failed').
-    async fn one(&self, nudge: Nudge) -> Result<Step> {
+    async fn deliver(&self, nudge: Nudge) -> Result<Step> {
         let nudge_id = nudge.id;
         let resumed = nudge.status == "sending";
         let address = nudge.plan.address.clone();
@@ -526,7 +571,7 @@ impl EmailSender {
             match crate::email::was_sent(&self.email, &self.password, &id).await {
                 Ok(true) => {
                     let detail = format!("{id} (recovered: its copy is in the bot's mailbox)");
-                    self.mark(nudge_id, "sent", detail).await?;
+                    mark(&self.service, nudge_id, "sent", detail).await?;
                     tracing::info!(nudge = nudge_id, "nudge found sent before a restart");
                     return Ok(Step::Next);
                 }
@@ -543,42 +588,41 @@ impl EmailSender {
         }
         use lettre::AsyncTransport;
         let outcome = tokio::time::timeout(SEND_TIMEOUT, self.smtp.send(mail)).await;
-        let step = match outcome {
+        match outcome {
             Ok(Ok(_)) => {
                 if std::env::var("POLICYBOT_FAILPOINT").as_deref() == Ok(FAILPOINT_AFTER_SEND) {
                     eprintln!("policybot: failpoint {FAILPOINT_AFTER_SEND}: aborting");
                     std::process::abort();
                 }
-                self.mark(nudge_id, "sent", id).await?;
+                mark(&self.service, nudge_id, "sent", id).await?;
                 tracing::info!(nudge = nudge_id, to = %address, "nudge sent");
-                Step::Next
+                Ok(Step::Next)
             }
             // The server refused this address for good (5xx): on the record
             // as failed, for the e-safety lead.
             Ok(Err(e)) if e.is_permanent() => {
                 tracing::error!(nudge = nudge_id, to = %address, "nudge refused: {e}");
-                self.mark(nudge_id, "failed", e.to_string()).await?;
-                Step::Next
+                mark(&self.service, nudge_id, "failed", e.to_string()).await?;
+                Ok(Step::Next)
             }
             // Anything else (server away, timeout, 4xx): the nudge stays
             // 'sending' and is tried again after a pause; nothing dropped.
             Ok(Err(e)) => {
                 tracing::warn!(nudge = nudge_id, "nudge not sent, will retry: {e}");
-                return Ok(Step::Pause);
+                Ok(Step::Pause)
             }
             Err(_) => {
                 tracing::warn!(nudge = nudge_id, "the mail server did not answer in time; will retry");
-                return Ok(Step::Pause);
+                Ok(Step::Pause)
             }
-        };
-        tokio::time::sleep(self.pause_after_send).await;
-        Ok(step)
+        }
     }
+}
 
-    async fn mark(&self, id: i64, status: &'static str, detail: String) -> Result<()> {
-        let service = self.service.clone();
-        tokio::task::spawn_blocking(move || service.store().mark_nudge(id, status, &detail)).await?
-    }
+/// Records what became of a nudge.
+pub async fn mark(service: &Arc<Service>, id: i64, status: &'static str, detail: String) -> Result<()> {
+    let service = service.clone();
+    tokio::task::spawn_blocking(move || service.store().mark_nudge(id, status, &detail)).await?
 }
 
 #[cfg(test)]

@@ -293,7 +293,7 @@ fn staff_are_nudged_in_matrix_and_acknowledge_with_a_reaction_or_a_reply() {
         let amira = Member::login(&synapse.url, "amira").await;
         let tom = Member::login(&synapse.url, "tom").await;
         let bot = start_bot(&s);
-        let amiras = amira.nudge().await;
+        let amiras = amira.nudge(1).await;
         assert!(
             amiras
                 .body
@@ -306,7 +306,28 @@ fn staff_are_nudged_in_matrix_and_acknowledge_with_a_reaction_or_a_reply() {
             "{}",
             amiras.body
         );
-        let toms = tom.nudge().await;
+        let toms = tom.nudge(1).await;
+        // A chat made for a nudge is a direct chat for them too (the invite
+        // says so), and the next nudge goes into the same chat.
+        let chat = amira.client.get_room(&amiras.room).expect("the nudge's room");
+        assert!(
+            chat.is_direct().await.expect("is_direct"),
+            "the nudge's room is not a direct chat"
+        );
+        let again = s.run(["nudge", "--now"]).assert_success().stdout.clone();
+        assert!(again.starts_with("campaign 2: 2 nudge(s) planned"), "{again}");
+        let reminder = amira.nudge(2).await;
+        assert_eq!(reminder.room, amiras.room, "a second direct chat was made");
+        // Tom leaves the chat; the next nudge invites him back into it.
+        tom.nudge(2).await;
+        let chat = tom.client.get_room(&toms.room).expect("the nudge's room");
+        chat.leave().await.expect("leaving");
+        // The bot's sync sees the leave long before its sender looks again.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let third = s.run(["nudge", "--now"]).assert_success().stdout.clone();
+        assert!(third.starts_with("campaign 3: 2 nudge(s) planned"), "{third}");
+        let back = tom.nudge(3).await;
+        assert_eq!(back.room, toms.room, "Tom was not invited back into his direct chat");
 
         // Amira reacts ✅ to her nudge; Tom just says so in the chat.
         let room = amira.client.get_room(&amiras.room).expect("the nudge's room");
@@ -461,8 +482,8 @@ impl Member {
     }
 
     /// Joins the direct chat the bot invites them to and waits for the
-    /// nudge in it.
-    async fn nudge(&self) -> Seen {
+    /// `number`th nudge in it.
+    async fn nudge(&self, number: usize) -> Seen {
         let started = Instant::now();
         loop {
             for room in self.client.invited_rooms() {
@@ -473,7 +494,8 @@ impl Member {
                 .lock()
                 .unwrap()
                 .iter()
-                .find(|m| m.notice && m.body.starts_with("Please acknowledge:"))
+                .filter(|m| m.notice && m.body.starts_with("Please acknowledge:"))
+                .nth(number - 1)
                 .cloned();
             if let Some(seen) = found {
                 return seen;

@@ -343,7 +343,7 @@ async fn send(bot: &Bot, room: &Room, content: RoomMessageEventContent, referenc
     loop {
         match room.send(content.clone()).with_transaction_id(txn.clone()).await {
             Ok(_) => break,
-            Err(e) if attempt < SEND_ATTEMPTS && !bot.stopping() && !permanent(&e) => {
+            Err(e) if attempt < SEND_ATTEMPTS && !bot.stopping() && !permanent(e.as_client_api_error()) => {
                 let wait = backoff.next_wait();
                 tracing::warn!(room = %room.room_id(), "sending a reply failed ({e}); retrying in {}s", wait.as_secs());
                 tokio::time::sleep(wait).await;
@@ -362,8 +362,8 @@ async fn send(bot: &Bot, room: &Room, content: RoomMessageEventContent, referenc
 
 /// A refusal the server will repeat however often we ask (not in the room,
 /// forbidden), as opposed to a rate limit or a server that is away.
-pub(super) fn permanent(error: &matrix_sdk::Error) -> bool {
-    error.as_client_api_error().is_some_and(|e| {
+pub(super) fn permanent(error: Option<&matrix_sdk::ruma::api::error::Error>) -> bool {
+    error.is_some_and(|e| {
         let status = e.status_code.as_u16();
         (400..500).contains(&status) && status != 429
     })

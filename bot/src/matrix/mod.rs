@@ -38,6 +38,10 @@ pub const CHANNEL: &str = "matrix";
 /// How long one sync waits on the server for news.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often the joined rooms are checked against the allow-list (and at
+/// start).
+const ROOM_CHECK_INTERVAL: Duration = Duration::from_secs(600);
+
 /// How acknowledgement nudges go out: where their links point, and how
 /// often one may be sent.
 pub struct Nudging {
@@ -137,6 +141,7 @@ async fn sync_loop(client: &Client, bot: &Arc<Bot>, shutdown: &mut watch::Receiv
     bot.catching_up.store(token.is_none(), Ordering::SeqCst);
     let mut backoff = Backoff::default();
     let mut connected = false;
+    let mut rooms_checked: Option<std::time::Instant> = None;
     loop {
         let settings = match &token {
             Some(t) => SyncSettings::default().token(t.clone()),
@@ -166,7 +171,12 @@ async fn sync_loop(client: &Client, bot: &Arc<Bot>, shutdown: &mut watch::Receiv
                 token = Some(response.next_batch);
                 bot.catching_up.store(false, Ordering::SeqCst);
                 backoff.reset();
-                leave_rooms_not_allowed(client, bot).await;
+                // Every room, not every sync: a campaign makes a room per
+                // member of staff and syncs once per nudge.
+                if rooms_checked.is_none_or(|at| at.elapsed() >= ROOM_CHECK_INTERVAL) {
+                    leave_rooms_not_allowed(client, bot).await;
+                    rooms_checked = Some(std::time::Instant::now());
+                }
                 if !connected {
                     connected = true;
                     // The line scripts and tests wait for.
