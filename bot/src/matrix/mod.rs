@@ -38,6 +38,12 @@ pub const CHANNEL: &str = "matrix";
 /// How long one sync waits on the server for news.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// At most one sync a second. A quiet bot's sync waits on the server, so
+/// this delays nothing; a busy one (a campaign making a chat per member of
+/// staff wakes sync four times a nudge) would otherwise keep the homeserver
+/// computing syncs, whose cost grows with every room the bot is in.
+const MIN_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How often the joined rooms are checked against the allow-list (and at
 /// start).
 const ROOM_CHECK_INTERVAL: Duration = Duration::from_secs(600);
@@ -148,6 +154,7 @@ async fn sync_loop(client: &Client, bot: &Arc<Bot>, shutdown: &mut watch::Receiv
             None => SyncSettings::default(),
         }
         .timeout(SYNC_TIMEOUT);
+        let started = std::time::Instant::now();
         let result = tokio::select! {
             result = client.sync_once(settings) => result,
             _ = shutdown.changed() => return Ok(()),
@@ -200,7 +207,7 @@ async fn sync_loop(client: &Client, bot: &Arc<Bot>, shutdown: &mut watch::Receiv
                 }
             }
         }
-        if bot.stopping() {
+        if bot.stopping() || sleep_or_stop(MIN_SYNC_INTERVAL.saturating_sub(started.elapsed()), shutdown).await {
             return Ok(());
         }
     }

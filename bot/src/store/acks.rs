@@ -249,7 +249,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                &format!("SELECT {NUDGE_COLUMNS} FROM nudges WHERE channel = ?1 AND detail = ?2 AND status = 'sent'"),
+                &format!("SELECT {NUDGE_COLUMNS} FROM nudges {SENT_AS}"),
                 params![channel, message],
                 nudge,
             )
@@ -261,10 +261,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                &format!(
-                    "SELECT {NUDGE_COLUMNS} FROM nudges WHERE channel = ?1 AND address = ?2 AND status = 'sent'
-                     ORDER BY id DESC LIMIT 1"
-                ),
+                &format!("SELECT {NUDGE_COLUMNS} FROM nudges {LATEST_SENT_TO}"),
                 params![channel, address],
                 nudge,
             )
@@ -305,9 +302,32 @@ impl Store {
     }
 }
 
+/// The nudge that went out as a message (indexed: `nudges_sent_as`).
+const SENT_AS: &str = "WHERE channel = ?1 AND detail = ?2 AND status = 'sent'";
+
+/// The latest nudge sent to an address (indexed: `nudges_sent_to`).
+const LATEST_SENT_TO: &str = "WHERE channel = ?1 AND address = ?2 AND status = 'sent' ORDER BY id DESC LIMIT 1";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nudges_are_found_by_message_and_address_through_an_index() {
+        let store = Store::in_memory().unwrap();
+        for (lookup, index) in [(SENT_AS, "nudges_sent_as"), (LATEST_SENT_TO, "nudges_sent_to")] {
+            let conn = store.conn();
+            let mut plan = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN SELECT id FROM nudges {lookup}"))
+                .unwrap();
+            let steps: Vec<String> = plan
+                .query_map(params!["matrix", "$event"], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(steps.iter().any(|step| step.contains(index)), "{lookup}: {steps:?}");
+        }
+    }
 
     fn planned(staff: &str) -> PlannedNudge {
         PlannedNudge {

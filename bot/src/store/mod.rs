@@ -31,6 +31,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/007_policy_versions.sql")),
         M::up(include_str!("migrations/008_acknowledgements.sql")),
         M::up(include_str!("migrations/009_campaign_slots.sql")),
+        M::up(include_str!("migrations/010_nudge_lookups.sql")),
     ])
 }
 
