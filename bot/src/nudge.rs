@@ -375,6 +375,23 @@ pub fn acknowledge_by_reply(service: &Service, nudge: &Nudge, sender: &str, how:
     )))
 }
 
+/// The member of staff a planned nudge is still for, or why it is no longer
+/// needed: they left the staff list, or acknowledged meanwhile.
+pub fn still_needed<'d>(
+    store: &Store,
+    directory: &'d Directory,
+    nudge: &Nudge,
+) -> Result<Result<&'d StaffMember, &'static str>> {
+    let Some(member) = directory.by_id(&nudge.plan.staff) else {
+        return Ok(Err("no longer on the staff list"));
+    };
+    let acked = store.acknowledged_versions(&nudge.plan.staff, &nudge.plan.school, &nudge.plan.policy)?;
+    if acked.contains(&nudge.plan.version) {
+        return Ok(Err("acknowledged before the nudge was sent"));
+    }
+    Ok(Ok(member))
+}
+
 /// What to send for a nudge, with the link key: `None` (and the nudge
 /// recorded as skipped) when it is no longer needed, because its person left
 /// the staff list or acknowledged meanwhile.
@@ -384,15 +401,13 @@ pub fn prepare(
     link_base: &str,
     nudge: &Nudge,
 ) -> Result<Option<(String, Message)>> {
-    let Some(member) = directory.by_id(&nudge.plan.staff) else {
-        store.mark_nudge(nudge.id, "skipped", "no longer on the staff list")?;
-        return Ok(None);
+    let member = match still_needed(store, directory, nudge)? {
+        Ok(member) => member,
+        Err(why) => {
+            store.mark_nudge(nudge.id, "skipped", why)?;
+            return Ok(None);
+        }
     };
-    let acked = store.acknowledged_versions(&nudge.plan.staff, &nudge.plan.school, &nudge.plan.policy)?;
-    if acked.contains(&nudge.plan.version) {
-        store.mark_nudge(nudge.id, "skipped", "acknowledged before the nudge was sent")?;
-        return Ok(None);
-    }
     let key = store.signing_key()?;
     let link = format!("{link_base}/ack/{}", token(&key, nudge));
     let text = message(store, &member.name, nudge, &link)?;
@@ -427,6 +442,11 @@ pub enum Step {
 /// leaves it for a later try by answering [`Step::Pause`].
 pub trait Deliver: Send + Sync + 'static {
     fn deliver(&self, nudge: Nudge) -> impl Future<Output = Result<Step>> + Send;
+
+    /// Before a batch is delivered (Matrix makes the direct chats it needs).
+    fn before_batch(&self, _batch: &[Nudge]) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 
     /// After each batch of nudges (Matrix records its new direct chats).
     fn after_batch(&self) -> impl Future<Output = ()> + Send {
@@ -466,6 +486,7 @@ pub async fn send_planned<D: Deliver>(
                 _ = stopping.wait_for(|&stop| stop) => return Ok(()),
             }
         }
+        deliver.before_batch(&batch).await;
         let steps: Vec<Result<Step>> = futures_util::stream::iter(batch)
             .take_while(|_| std::future::ready(!*stopping.borrow()))
             .map(|nudge| {

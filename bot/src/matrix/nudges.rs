@@ -5,7 +5,8 @@
 //! server. Acknowledgements come back as a ✅ reaction or an "I acknowledge"
 //! reply (see `handlers.rs`).
 //!
-//! Direct chats are made here rather than with matrix-sdk's `create_dm`:
+//! A batch's direct chats are made before its nudges are sent (see
+//! `before_batch`), and made here rather than with matrix-sdk's `create_dm`:
 //! that reads the account's whole `m.direct` list from the server and
 //! writes it back for every chat it makes, and the homeserver then syncs it
 //! back, so with thousands of staff each nudge took longer than the last
@@ -74,6 +75,37 @@ impl Deliver for MatrixSender {
             Err(e) => {
                 tracing::warn!(nudge = id, "matrix nudge not sent, will retry: {e:#}");
                 Ok(Step::Pause)
+            }
+        }
+    }
+
+    /// Makes the batch's new direct chats before any of its nudges is
+    /// sent. The bot learns a new member's devices from a key query its
+    /// sync sends once it sees them in an encrypted room, and a send waits
+    /// for that query (up to 5 s); with the chats made first, one query
+    /// covers the batch before the sends begin.
+    async fn before_batch(&self, batch: &[Nudge]) {
+        let service = &self.bot.service;
+        for nudge in batch {
+            match nudge::still_needed(service.store(), service.directory(), nudge) {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => continue,
+                Err(e) => {
+                    tracing::warn!("reading the ledger: {e:#}");
+                    return;
+                }
+            }
+            let Ok(user) = UserId::parse(&nudge.plan.address) else {
+                continue;
+            };
+            match self.direct_chat(&user).await {
+                // Refused: its nudge is recorded as failed when delivered.
+                Ok(_) | Err(ChatError::Refused(_)) => {}
+                // The homeserver is away: the nudges will wait anyway.
+                Err(ChatError::Other(e)) => {
+                    tracing::warn!("making direct chats for nudges: {e:#}");
+                    return;
+                }
             }
         }
     }
