@@ -34,6 +34,7 @@ mod dashboard;
 mod directory;
 mod email;
 mod eval;
+mod failpoint;
 mod load;
 mod matrix;
 mod nudge;

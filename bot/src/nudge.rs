@@ -419,10 +419,6 @@ pub fn pace(config: &Config) -> Duration {
     Duration::from_secs(60) / config.acknowledgements.nudges_per_minute.max(1)
 }
 
-/// Set POLICYBOT_FAILPOINT to this to abort right after the mail server
-/// took a nudge, before it is recorded as sent (the crash tests).
-const FAILPOINT_AFTER_SEND: &str = "nudge-after-send";
-
 /// Nudges in flight at once on the email channel: each opens its own SMTP
 /// connection (TLS, AUTH), so a few at a time keep the server busy.
 const CONCURRENT_SENDS: usize = 4;
@@ -611,10 +607,7 @@ impl Deliver for EmailSender {
         let outcome = tokio::time::timeout(SEND_TIMEOUT, self.smtp.send(mail)).await;
         match outcome {
             Ok(Ok(_)) => {
-                if std::env::var("POLICYBOT_FAILPOINT").as_deref() == Ok(FAILPOINT_AFTER_SEND) {
-                    eprintln!("policybot: failpoint {FAILPOINT_AFTER_SEND}: aborting");
-                    std::process::abort();
-                }
+                crate::failpoint::check(crate::failpoint::NUDGE_AFTER_SEND);
                 mark(&self.service, nudge_id, "sent", id).await?;
                 tracing::info!(nudge = nudge_id, to = %address, "nudge sent");
                 Ok(Step::Next)

@@ -10,7 +10,9 @@ use mail_parser::MessageParser;
 use serde_json::Value;
 
 use crate::mailserver::{DOMAIN, MailServer};
-use crate::support::{Sandbox, Serve, acknowledged, example_policies, get_page, sign_in, toml_string, unique};
+use crate::support::{
+    Sandbox, Serve, acknowledged, example_policies, get_page, sign_in, toml_string, unique, wait_until,
+};
 
 const PASSWORD: &str = "a-test-password";
 /// How long replies may take to arrive before the test gives up (not a
@@ -239,14 +241,6 @@ impl Mail {
     }
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < REPLY_TIMEOUT, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// IMAP with TLS from the start, SMTP upgraded with STARTTLS.
 fn imaps_and_starttls(server: &MailServer) -> String {
     format!(
@@ -349,7 +343,7 @@ Content-Disposition: attachment; filename=\"form.bin\"\r\nContent-Transfer-Encod
         .collect();
     // The mail server may deliver the two in either order: whichever comes
     // first gets the refusal.
-    wait_until("both stranger mails to be dealt with", || {
+    wait_until(REPLY_TIMEOUT, "both stranger mails to be dealt with", || {
         strangers.iter().all(|id| {
             setup
                 .audit(id)
@@ -357,11 +351,13 @@ Content-Disposition: attachment; filename=\"form.bin\"\r\nContent-Transfer-Encod
                 .any(|e| e["kind"] == "sent" || e["kind"] == "ignored")
         })
     });
-    wait_until("the refusal to arrive", || !setup.replies("stranger").is_empty());
-    wait_until("the auto-reply to be dealt with", || {
+    wait_until(REPLY_TIMEOUT, "the refusal to arrive", || {
+        !setup.replies("stranger").is_empty()
+    });
+    wait_until(REPLY_TIMEOUT, "the auto-reply to be dealt with", || {
         setup.audit(&auto).iter().any(|e| e["kind"] == "ignored")
     });
-    wait_until("the thank-you to be dealt with", || {
+    wait_until(REPLY_TIMEOUT, "the thank-you to be dealt with", || {
         setup.audit(&thanks).iter().any(|e| e["kind"] == "ignored")
     });
     std::thread::sleep(QUIET);
@@ -446,7 +442,7 @@ fn without_idle_the_bot_polls_and_can_ignore_strangers() {
     let stranger = setup.ask("stranger", Mail::text("WhatsApp", WHATSAPP));
     let asked = setup.ask("amira", Mail::text("WhatsApp", WHATSAPP));
     assert!(setup.reply_to("amira", &asked).text.contains('“'));
-    wait_until("the stranger's mail to be dealt with", || {
+    wait_until(REPLY_TIMEOUT, "the stranger's mail to be dealt with", || {
         setup.audit(&stranger).iter().any(|e| e["kind"] == "ignored")
     });
     std::thread::sleep(QUIET);
@@ -619,7 +615,7 @@ fn a_hostile_batch_is_answered_exactly_once_across_a_crash() {
         senders.insert(id, who);
         // A crash in the middle of the batch.
         if n == total / 2 {
-            wait_until("some replies before the crash", || {
+            wait_until(REPLY_TIMEOUT, "some replies before the crash", || {
                 STAFF.iter().map(|u| setup.server.mailbox(u).len()).sum::<usize>() >= 20
             });
             bot.take().unwrap().kill();
@@ -641,12 +637,12 @@ fn a_hostile_batch_is_answered_exactly_once_across_a_crash() {
         }
         by_id
     };
-    wait_until("every legitimate mail answered", || {
+    wait_until(REPLY_TIMEOUT, "every legitimate mail answered", || {
         let by_id = replies_by_id();
         legit.iter().all(|id| by_id.contains_key(*id))
     });
     // Everything handled: every mail of the batch is on the record.
-    wait_until("every mail on the record", || {
+    wait_until(REPLY_TIMEOUT, "every mail on the record", || {
         let listed = setup.s.run(["audit", "list", "--json"]).assert_success().json();
         let recorded: BTreeSet<String> = listed
             .as_array()
@@ -749,7 +745,7 @@ fn staff_are_nudged_by_email_and_acknowledge_by_link() {
     let addr = bot.addr.to_string();
     let nudge_for = |user: &str| {
         let mut found = None;
-        wait_until("the nudge", || {
+        wait_until(REPLY_TIMEOUT, "the nudge", || {
             found = setup
                 .replies(user)
                 .into_iter()
@@ -826,7 +822,7 @@ fn staff_are_nudged_by_email_and_acknowledge_by_link() {
     let mailed = s.run(["acks", "--digest", "--mail"]).assert_success().stdout.clone();
     assert_eq!(mailed.trim(), format!("digest mailed to lead@{DOMAIN}, amira@{DOMAIN}"));
     let mut received = None;
-    wait_until("the digest", || {
+    wait_until(REPLY_TIMEOUT, "the digest", || {
         received = setup
             .replies("lead")
             .into_iter()
@@ -834,7 +830,7 @@ fn staff_are_nudged_by_email_and_acknowledge_by_link() {
         received.is_some()
     });
     assert!(received.unwrap().text.contains("  - tom (Teacher)"));
-    wait_until("the line manager's list", || {
+    wait_until(REPLY_TIMEOUT, "the line manager's list", || {
         setup
             .replies("amira")
             .iter()
@@ -925,12 +921,12 @@ fn a_campaign_killed_mid_send_loses_and_doubles_no_nudge() {
     assert!(!status.success(), "the failpoint aborts the bot");
     // Then a kill -9 at an arbitrary point of the campaign.
     let bot = setup.start_bot();
-    wait_until("a few nudges", || delivered() >= 5);
+    wait_until(REPLY_TIMEOUT, "a few nudges", || delivered() >= 5);
     bot.kill();
     assert!(delivered() < STAFF, "the campaign was still going when killed");
 
     let bot = setup.start_bot();
-    wait_until("every nudge", || delivered() == STAFF);
+    wait_until(REPLY_TIMEOUT, "every nudge", || delivered() == STAFF);
     std::thread::sleep(QUIET);
     for user in &names {
         assert_eq!(nudges(user), 1, "{user} got {} nudges", nudges(user));

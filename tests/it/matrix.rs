@@ -21,7 +21,7 @@ use matrix_sdk::ruma::{OwnedEventId, OwnedUserId, UserId};
 use matrix_sdk::{Client, Room};
 use serde_json::Value;
 
-use crate::support::{Sandbox, Serve, acknowledged, example_policies, toml_string};
+use crate::support::{Sandbox, Serve, acknowledged, example_policies, toml_string, wait_until};
 use crate::synapse::Synapse;
 
 const PASSWORD: &str = "a test password";
@@ -546,4 +546,85 @@ impl Drop for Member {
 
 fn tracing_note(message: &str) {
     eprintln!("staff client sync: {message}");
+}
+
+#[test]
+fn a_matrix_campaign_killed_mid_send_loses_and_doubles_no_nudge() {
+    const STAFF: usize = 20;
+    let Some(synapse) = Synapse::start() else { return };
+    let users: Vec<String> = (0..STAFF).map(|i| format!("staff{i:02}")).collect();
+    let accounts: Vec<String> = users.iter().cloned().chain(["policybot".to_owned()]).collect();
+    synapse.register_many(PASSWORD, &accounts);
+    let s = Sandbox::empty();
+    let mut staff = String::new();
+    for user in &users {
+        staff.push_str(&format!(
+            "\n[[staff]]\nname = \"{user}\"\nschool = \"oakfield\"\nrole = \"Teacher\"\nmatrix = \"@{user}:localhost\"\n"
+        ));
+    }
+    // Paced at 5 a second, so the campaign is still going when it is killed.
+    s.write_config_with(
+        &[("oakfield", &example_policies())],
+        &format!(
+            "[matrix]\nhomeserver = {url}\nuser = \"@policybot:localhost\"\npassword = {password}\nstate_dir = {state}\n\n\
+             [acknowledgements]\nnudges_per_minute = 300\n{staff}",
+            url = toml_string(&synapse.url),
+            password = toml_string(PASSWORD),
+            state = toml_string(&s.path().join("matrix").to_string_lossy()),
+        ),
+    );
+    let planned = s.run(["nudge", "--now"]).assert_success().stdout.clone();
+    assert!(
+        planned.starts_with(&format!("campaign 1: {STAFF} nudge(s) planned")),
+        "{planned}"
+    );
+    let delivered = || nudges_in_direct_chats(&synapse);
+
+    // The worst moment: Synapse took a nudge, the store has not recorded it.
+    let crashing = Serve::start_with_env(&s, &[("POLICYBOT_FAILPOINT", "nudge-after-send")]);
+    let status = crashing.wait_exit(REPLY_TIMEOUT);
+    assert!(!status.success(), "the failpoint aborts the bot");
+    assert_eq!(delivered().len(), 1, "the failpoint comes after the first nudge");
+    // Then a kill -9 at an arbitrary point of the campaign.
+    let bot = start_bot(&s);
+    wait_until(REPLY_TIMEOUT, "a few nudges", || delivered().len() >= 5);
+    bot.kill();
+    assert!(delivered().len() < STAFF, "the campaign was still going when killed");
+
+    let bot = start_bot(&s);
+    wait_until(REPLY_TIMEOUT, "every nudge", || delivered().len() == STAFF);
+    std::thread::sleep(QUIET);
+    let delivered = delivered();
+    for user in &users {
+        let nudges = delivered.get(&format!("@{user}:localhost")).copied().unwrap_or(0);
+        assert_eq!(nudges, 1, "{user} got {nudges} nudges");
+    }
+    // The record agrees: every nudge sent once, everyone due a second one.
+    let dry = s.run(["nudge", "--dry-run"]).assert_success().stdout.clone();
+    assert_eq!(dry.matches("(nudge 2)").count(), STAFF, "{dry}");
+    let status = bot.stop_within(STOP_TIMEOUT);
+    assert!(status.success(), "serve exited with {status}");
+}
+
+/// Per member of staff, the bot's messages in the rooms it invited them to,
+/// as Synapse holds them (what a client would show, whatever the bot's own
+/// store says).
+fn nudges_in_direct_chats(synapse: &Synapse) -> std::collections::HashMap<String, usize> {
+    let db = rusqlite::Connection::open_with_flags(synapse.database(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("Synapse's database");
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    let mut query = db
+        .prepare(
+            "SELECT m.user_id, COUNT(e.event_id) FROM room_memberships m
+             JOIN events e ON e.room_id = m.room_id
+             WHERE m.membership = 'invite' AND m.sender = '@policybot:localhost'
+               AND e.sender = '@policybot:localhost' AND e.type = 'm.room.encrypted'
+             GROUP BY m.user_id",
+        )
+        .unwrap();
+    query
+        .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
 }

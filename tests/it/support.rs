@@ -90,6 +90,15 @@ pub fn write(path: &Path, contents: impl AsRef<[u8]>) {
 }
 
 /// A TOML basic string holding `text`.
+/// Waits (polling) until `done`, failing the test after `timeout`.
+pub fn wait_until(timeout: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 pub fn toml_string(text: &str) -> String {
     let mut out = String::from("\"");
     for c in text.chars() {

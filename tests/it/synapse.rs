@@ -62,6 +62,22 @@ impl Synapse {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("register {} printed {out:?}: {e}", details[0]))
     }
 
+    /// Registers plain users in one go (one process, not one per user).
+    pub fn register_many(&self, password: &str, users: &[String]) {
+        let (dir, port) = (self.dir_arg(), self.port.to_string());
+        let args: Vec<&str> = ["register-many", dir.as_str(), port.as_str(), password]
+            .into_iter()
+            .chain(users.iter().map(String::as_str))
+            .collect();
+        self.script(&args)
+            .unwrap_or_else(|e| panic!("registering {} users: {e}", users.len()));
+    }
+
+    /// Synapse's own database, to check what it holds.
+    pub fn database(&self) -> PathBuf {
+        self.dir.path().join("homeserver.db")
+    }
+
     pub fn stop(&self) {
         self.script(&["stop", &self.dir_arg()]).expect("stopping Synapse");
     }

@@ -63,11 +63,6 @@ const COPY_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// How long handing one reply to the SMTP server may take.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Set to this in the environment, the process aborts right after a reply
-/// was accepted and recorded, before the mail is flagged: the crash the
-/// exactly-once test needs.
-const FAILPOINT_AFTER_SEND: &str = "email-after-send";
-
 struct Mailbot {
     clerk: Arc<Clerk>,
     smtp: AsyncSmtpTransport<Tokio1Executor>,
@@ -291,10 +286,7 @@ impl Mailbot {
             Ok(_) => {
                 self.blocking(move |bot| bot.record_sent(&reply, json!({ "reason": reason })))
                     .await?;
-                if std::env::var("POLICYBOT_FAILPOINT").as_deref() == Ok(FAILPOINT_AFTER_SEND) {
-                    eprintln!("policybot: failpoint {FAILPOINT_AFTER_SEND}: aborting");
-                    std::process::abort();
-                }
+                crate::failpoint::check(crate::failpoint::EMAIL_AFTER_SEND);
                 Ok(Some(true))
             }
             Err(e) if e.is_permanent() => {

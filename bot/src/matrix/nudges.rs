@@ -160,6 +160,7 @@ impl MatrixSender {
         );
         match room.send(content).with_transaction_id(txn).await {
             Ok(sent) => {
+                crate::failpoint::check(crate::failpoint::NUDGE_AFTER_SEND);
                 nudge::mark(service, id, "sent", sent.response.event_id.to_string()).await?;
                 tracing::info!(nudge = id, to = %user, "matrix nudge sent");
             }
