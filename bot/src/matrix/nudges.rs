@@ -34,7 +34,9 @@ use crate::store::acks::Nudge;
 
 /// One nudge at a time: each is encrypted for a member of staff the bot
 /// has not met, and matrix-sdk holds a send back while another send's
-/// device-key query is in flight (5 s per nudge at four in flight).
+/// device-key query is in flight (5 s per nudge at four in flight, before
+/// chats were made ahead of a batch). Synapse making the chats, at a full
+/// core, is what limits a campaign now, not the bot's sends.
 const IN_FLIGHT: usize = 1;
 
 /// Sends Matrix nudges until the service stops; new campaigns are picked
