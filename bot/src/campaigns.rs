@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use jiff::Timestamp;
 use tokio::sync::watch;
 
@@ -126,10 +126,47 @@ fn scheduled(config: &Config, service: &Service, slot: Timestamp) -> Result<()> 
             planned.planned
         );
     }
-    if let Err(e) = send_digest(config, service, &name, &tokio::runtime::Handle::current()) {
-        tracing::error!("the digest for {name}: {e:#}");
-    }
+    // An error (the mail server away) leaves the slot to be tried again.
+    send_digest(config, service, &name, &tokio::runtime::Handle::current())
+        .with_context(|| format!("the digest for {name}"))?;
     Ok(())
+}
+
+/// Sends one mail at most once across crashes, its progress kept under
+/// `key`: 'sent' and 'refused' are final; 'sending' (a crash between the
+/// server taking it and the record) is looked for with `was_sent` before
+/// it is sent again. `send` answers `Ok(Err(why))` when the server refused
+/// the mail for good, `Err` when it could not be asked (try again later).
+/// Returns whether the mail went out, now or before.
+fn send_once(
+    store: &Store,
+    key: &str,
+    was_sent: impl FnOnce() -> Result<bool>,
+    send: impl FnOnce() -> Result<Result<(), String>>,
+) -> Result<bool> {
+    let state = store.channel_state(CHANNEL, key)?;
+    match state.as_deref() {
+        Some("sent") => return Ok(true),
+        Some(state) if state.starts_with("refused") => return Ok(false),
+        _ => {}
+    }
+    // Left 'sending': the server may have taken it.
+    if state.is_some() && was_sent()? {
+        store.set_channel_state(CHANNEL, key, "sent")?;
+        return Ok(true);
+    }
+    store.set_channel_state(CHANNEL, key, "sending")?;
+    match send()? {
+        Ok(()) => {
+            store.set_channel_state(CHANNEL, key, "sent")?;
+            Ok(true)
+        }
+        Err(why) => {
+            tracing::error!("{key}: refused by the mail server: {why}");
+            store.set_channel_state(CHANNEL, key, &format!("refused: {why}"))?;
+            Ok(false)
+        }
+    }
 }
 
 /// Someone who has left `escalate_after` nudges unanswered.
@@ -191,7 +228,12 @@ pub fn digest(config: &Config, service: &Service) -> Result<(String, Vec<Escalat
     Ok((out, escalated))
 }
 
-/// Mails the digest to `digest_to`, once per slot. Returns who it went to.
+/// Mails the digest to `digest_to` (and each line manager their people),
+/// once per slot and recipient. Returns who it went to. Each mail is
+/// recorded 'sending' before it leaves and 'sent' after, so a crash between
+/// the two looks for the mail's Bcc copy in the bot's mailbox rather than
+/// mailing it twice; a mail server that is away is an error, and the
+/// scheduler tries the slot again (what went out is not sent again).
 pub fn send_digest(
     config: &Config,
     service: &Service,
@@ -209,23 +251,34 @@ pub fn send_digest(
     let (text, escalated) = digest(config, service)?;
     let html = |text: &str| format!("<pre>{}</pre>", policybot_index::render::escape(text));
     let password = email.password()?;
-    let send = |to: &str, subject: &str, text: &str| -> Result<()> {
+    let send = |to: &str, subject: &str, text: &str| -> Result<bool> {
         let id = format!(
             "<{}digest.{}@{}>",
             outgoing::REPLY_ID_PREFIX,
             &sha256_hex(&format!("{slot} {to}"))[..24],
             outgoing::domain(email)
         );
-        let mail = outgoing::notice(email, to, subject, &id, text.to_owned(), html(text))?;
-        let smtp = outgoing::transport(email, &password)?;
-        use lettre::AsyncTransport;
-        runtime.block_on(smtp.send(mail))?;
-        Ok(())
+        send_once(
+            store,
+            &format!("digest {slot} -> {to}"),
+            || runtime.block_on(crate::email::was_sent(email, &password, &id)),
+            || {
+                let mail = outgoing::notice(email, to, subject, &id, text.to_owned(), html(text))?;
+                let smtp = outgoing::transport(email, &password)?;
+                use lettre::AsyncTransport;
+                Ok(match runtime.block_on(smtp.send(mail)) {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.is_permanent() => Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
+                })
+            },
+        )
     };
     let mut sent_to = Vec::new();
     for to in &config.acknowledgements.digest_to {
-        send(to, "Policy acknowledgements: where they stand", &text)?;
-        sent_to.push(to.clone());
+        if send(to, "Policy acknowledgements: where they stand", &text)? {
+            sent_to.push(to.clone());
+        }
     }
     // Each line manager hears about their own people.
     let mut managers: Vec<&str> = escalated.iter().filter_map(|e| e.line_manager.as_deref()).collect();
@@ -240,10 +293,61 @@ pub fn send_digest(
         for e in escalated.iter().filter(|e| e.line_manager.as_deref() == Some(id)) {
             writeln!(text, "  - {}", e.line)?;
         }
-        send(to, "Policy acknowledgements: please follow up", &text)?;
-        sent_to.push(to.clone());
+        if send(to, "Policy acknowledgements: please follow up", &text)? {
+            sent_to.push(to.clone());
+        }
     }
     store.set_channel_state(CHANNEL, &key, &crate::store::audit::now())?;
     tracing::info!("{slot}: digest sent to {}", sent_to.join(", "));
     Ok(sent_to)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[test]
+    fn a_digest_mail_goes_out_once_across_crashes_and_outages() {
+        let store = Store::in_memory().unwrap();
+        let sends = Cell::new(0);
+        let send = |outcome: Result<Result<(), String>>| {
+            let sends = &sends;
+            move || {
+                sends.set(sends.get() + 1);
+                outcome
+            }
+        };
+        let never_looked = || -> Result<bool> { panic!("nothing was left sending") };
+
+        // The mail server is away: an error, nothing recorded as sent.
+        let away = send_once(
+            &store,
+            "lead",
+            never_looked,
+            send(Err(anyhow::anyhow!("connection refused"))),
+        );
+        assert!(away.is_err());
+        // Tried again: the copy is not in the mailbox, so it is sent.
+        assert!(send_once(&store, "lead", || Ok(false), send(Ok(Ok(())))).unwrap());
+        assert_eq!(sends.get(), 2);
+        // And never again.
+        assert!(send_once(&store, "lead", never_looked, send(Ok(Ok(())))).unwrap());
+        assert_eq!(sends.get(), 2);
+
+        // A crash after the server took it: its copy is found, not re-sent.
+        store.set_channel_state(CHANNEL, "manager", "sending").unwrap();
+        assert!(send_once(&store, "manager", || Ok(true), send(Ok(Ok(())))).unwrap());
+        assert_eq!(sends.get(), 2);
+
+        // Refused for good: recorded, not tried again, not counted as sent.
+        assert!(!send_once(&store, "typo", never_looked, send(Ok(Err("550 no such user".into())))).unwrap());
+        assert!(!send_once(&store, "typo", never_looked, send(Ok(Ok(())))).unwrap());
+        assert_eq!(sends.get(), 3);
+        assert_eq!(
+            store.channel_state(CHANNEL, "typo").unwrap().as_deref(),
+            Some("refused: 550 no such user")
+        );
+    }
 }
