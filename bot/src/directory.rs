@@ -52,6 +52,12 @@ pub struct Directory {
     by_id: HashMap<String, usize>,
 }
 
+/// A member of staff's id: their school and a slug of their name, so a
+/// line manager named in an entry is found by the same rule.
+fn staff_id(school: &str, name: &str) -> String {
+    format!("{school}:{}", policybot_index::text::slug(name))
+}
+
 impl Directory {
     /// Builds the directory, refusing duplicates and unknown schools so a typo
     /// in the staff list is found when the bot starts, not when someone asks.
@@ -69,7 +75,7 @@ impl Directory {
                     schools.join(", ")
                 );
             }
-            let id = format!("{}:{}", e.school, policybot_index::text::slug(&e.name));
+            let id = staff_id(&e.school, &e.name);
             let index = d.members.len();
             if d.by_id.insert(id.clone(), index).is_some() {
                 bail!("{who}: listed twice for school '{}'", e.school);
@@ -116,7 +122,7 @@ impl Directory {
             let Some(name) = d.members[i].line_manager.clone() else {
                 continue;
             };
-            let id = format!("{}:{}", d.members[i].school, policybot_index::text::slug(&name));
+            let id = staff_id(&d.members[i].school, &name);
             if !d.by_id.contains_key(&id) || id == d.members[i].id {
                 bail!(
                     "staff entry '{}': line_manager '{name}' is not another member of staff of school '{}'",

@@ -385,8 +385,7 @@ pub fn still_needed<'d>(
     let Some(member) = directory.by_id(&nudge.plan.staff) else {
         return Ok(Err("no longer on the staff list"));
     };
-    let acked = store.acknowledged_versions(&nudge.plan.staff, &nudge.plan.school, &nudge.plan.policy)?;
-    if acked.contains(&nudge.plan.version) {
+    if store.acknowledgement_of(&nudge.plan)?.is_some() {
         return Ok(Err("acknowledged before the nudge was sent"));
     }
     Ok(Ok(member))
@@ -527,7 +526,6 @@ struct EmailSender {
     email: Email,
     password: String,
     smtp: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
-    directory: Arc<Directory>,
     link_base: String,
 }
 
@@ -544,7 +542,6 @@ pub async fn send_email(
         smtp: outgoing::transport(&email, &password)?,
         password,
         email,
-        directory: Arc::new(config.directory()?),
         link_base: config.dashboard.link_base(),
         service: service.clone(),
     });
@@ -562,15 +559,10 @@ impl Deliver for EmailSender {
         let nudge_id = nudge.id;
         let resumed = nudge.status == "sending";
         let address = nudge.plan.address.clone();
-        let (service, directory, email, link_base) = (
-            self.service.clone(),
-            self.directory.clone(),
-            self.email.clone(),
-            self.link_base.clone(),
-        );
+        let (service, email, link_base) = (self.service.clone(), self.email.clone(), self.link_base.clone());
         let prepared = tokio::task::spawn_blocking(move || -> Result<Option<(String, lettre::Message)>> {
             let store = service.store();
-            let Some((key, text)) = prepare(store, &directory, &link_base, &nudge)? else {
+            let Some((key, text)) = prepare(store, service.directory(), &link_base, &nudge)? else {
                 return Ok(None);
             };
             let id = message_id(&key, &nudge, &email);

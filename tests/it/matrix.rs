@@ -224,13 +224,7 @@ fn bot_sandbox(synapse: &Synapse) -> Sandbox {
     s.write_config_with(
         &[("oakfield", &example_policies())],
         &format!(
-            r#"
-[matrix]
-homeserver = {url}
-user = "@policybot:localhost"
-password = {password}
-state_dir = {state}
-
+            r#"{matrix}
 [[staff]]
 name = "Amira Shah"
 school = "oakfield"
@@ -243,12 +237,21 @@ school = "oakfield"
 role = "Designated Safeguarding Lead"
 matrix = "@tom:localhost"
 "#,
-            url = toml_string(&synapse.url),
-            password = toml_string(PASSWORD),
-            state = toml_string(&s.path().join("matrix").to_string_lossy()),
+            matrix = matrix_config(synapse, &s),
         ),
     );
     s
+}
+
+/// The `[matrix]` section: the bot's account on `synapse`, its state in the
+/// sandbox.
+fn matrix_config(synapse: &Synapse, s: &Sandbox) -> String {
+    format!(
+        "[matrix]\nhomeserver = {url}\nuser = \"@policybot:localhost\"\npassword = {password}\nstate_dir = {state}\n",
+        url = toml_string(&synapse.url),
+        password = toml_string(PASSWORD),
+        state = toml_string(&s.path().join("matrix").to_string_lossy()),
+    )
 }
 
 fn start_bot(s: &Sandbox) -> Serve {
@@ -566,11 +569,8 @@ fn a_matrix_campaign_killed_mid_send_loses_and_doubles_no_nudge() {
     s.write_config_with(
         &[("oakfield", &example_policies())],
         &format!(
-            "[matrix]\nhomeserver = {url}\nuser = \"@policybot:localhost\"\npassword = {password}\nstate_dir = {state}\n\n\
-             [acknowledgements]\nnudges_per_minute = 300\n{staff}",
-            url = toml_string(&synapse.url),
-            password = toml_string(PASSWORD),
-            state = toml_string(&s.path().join("matrix").to_string_lossy()),
+            "{}\n[acknowledgements]\nnudges_per_minute = 300\n{staff}",
+            matrix_config(&synapse, &s)
         ),
     );
     let planned = s.run(["nudge", "--now"]).assert_success().stdout.clone();

@@ -178,8 +178,9 @@ async fn sync_loop(client: &Client, bot: &Arc<Bot>, shutdown: &mut watch::Receiv
                 token = Some(response.next_batch);
                 bot.catching_up.store(false, Ordering::SeqCst);
                 backoff.reset();
-                // Every room, not every sync: a campaign makes a room per
-                // member of staff and syncs once per nudge.
+                // Every ten minutes, not at every sync: a campaign makes a
+                // room per member of staff and wakes sync several times a
+                // nudge.
                 if rooms_checked.is_none_or(|at| at.elapsed() >= ROOM_CHECK_INTERVAL) {
                     leave_rooms_not_allowed(client, bot).await;
                     rooms_checked = Some(std::time::Instant::now());

@@ -47,6 +47,8 @@ pub struct Nudge {
 const NUDGE_COLUMNS: &str =
     "id, campaign, staff, school, policy, version, since_version, attempt, channel, address, status";
 
+const ACK_COLUMNS: &str = "staff, school, policy, version, at, how";
+
 fn ack(r: &rusqlite::Row<'_>) -> rusqlite::Result<Ack> {
     Ok(Ack {
         staff: r.get(0)?,
@@ -118,10 +120,10 @@ impl Store {
     /// The ledger, oldest first, for one school and/or policy or all.
     pub fn acknowledgements(&self, school: Option<&str>, policy: Option<&str>) -> Result<Vec<Ack>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT staff, school, policy, version, at, how FROM acknowledgements
-             WHERE (?1 IS NULL OR school = ?1) AND (?2 IS NULL OR policy = ?2) ORDER BY at, staff",
-        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {ACK_COLUMNS} FROM acknowledgements
+             WHERE (?1 IS NULL OR school = ?1) AND (?2 IS NULL OR policy = ?2) ORDER BY at, staff"
+        ))?;
         let rows = stmt.query_map(params![school, policy], ack)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -131,23 +133,14 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT staff, school, policy, version, at, how FROM acknowledgements
-                 WHERE school = ?1 AND policy = ?2 AND version = ?3 AND staff = ?4",
+                &format!(
+                    "SELECT {ACK_COLUMNS} FROM acknowledgements
+                     WHERE school = ?1 AND policy = ?2 AND version = ?3 AND staff = ?4"
+                ),
                 params![nudge.school, nudge.policy, nudge.version, nudge.staff],
                 ack,
             )
             .optional()?)
-    }
-
-    /// The versions of a policy this member of staff acknowledged, in the
-    /// order they did.
-    pub fn acknowledged_versions(&self, staff: &str, school: &str, policy: &str) -> Result<Vec<String>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT version FROM acknowledgements WHERE staff = ?1 AND school = ?2 AND policy = ?3 ORDER BY at",
-        )?;
-        let rows = stmt.query_map(params![staff, school, policy], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Nudges already sent about this version to this member of staff.
