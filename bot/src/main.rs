@@ -10,38 +10,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-mod backoff;
-mod bench;
-mod bench_audit;
-mod bench_campaign;
-mod bench_dashboard;
-mod bench_email;
-mod bench_import;
-mod bench_matrix;
-mod campaigns;
-mod cmd_ask;
-mod cmd_audit;
-mod cmd_clauses;
-mod cmd_index;
-mod cmd_nudge;
-mod cmd_policy;
-mod cmd_serve;
-mod cmd_user;
-mod commands;
-mod config;
-mod conversation;
-mod dashboard;
-mod directory;
-mod email;
-mod eval;
-mod failpoint;
-mod load;
-mod matrix;
-mod nudge;
-mod schedule;
-mod service;
-mod store;
-mod watch;
+use policybot::{
+    backoff, bench, bench_audit, bench_campaign, bench_dashboard, bench_email, bench_import, bench_matrix, campaigns,
+    cmd_ask, cmd_audit, cmd_clauses, cmd_index, cmd_nudge, cmd_policy, cmd_serve, cmd_user, commands, config,
+    conversation, dashboard, directory, email, eval, failpoint, load, matrix, nudge, schedule, service, store, watch,
+};
 
 #[derive(Parser)]
 #[command(
