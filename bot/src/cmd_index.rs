@@ -24,12 +24,11 @@ pub fn run(config: &Config, check: bool, json: bool) -> Result<()> {
         None
     } else {
         let index = policybot_index::ClauseIndex::open_in_dir(&config.index_dir)?;
-        let thesaurus = config.thesaurus_text()?;
         Some(
             load::engine(
                 std::mem::take(&mut read.policies),
                 index,
-                &thesaurus,
+                config.thesaurus()?,
                 policybot_index::Settings::default(),
             )?
             .1,

@@ -89,6 +89,13 @@ pub fn source(engine: &Engine, school: &str, clause_id: Option<&str>) -> Reply {
     let mut plain = format!("{}\n", cited.citation());
     let mut html = format!("<p><em>{}</em></p>", escape(&cited.citation()));
     for (i, clause) in clauses.iter().enumerate() {
+        // The head of a Don't list, once before its items: they read as
+        // permissions without it.
+        let head = clause.list_head.as_deref();
+        if let Some(head) = head.filter(|h| i == 0 || clauses[i - 1].list_head.as_deref() != Some(*h)) {
+            plain.push_str(&format!("\n  Under “{head}:”"));
+            html.push_str(&format!("<p>Under “{}:”</p>", escape(head)));
+        }
         let number = match &clause.number {
             Some(n) => escape(n.trim_end_matches(['.', ')'])),
             None => clause.ordinal.to_string(),
@@ -109,4 +116,29 @@ pub fn source(engine: &Engine, school: &str, clause_id: Option<&str>) -> Reply {
         cited.lines.0, cited.lines.1, policy.title
     ));
     Reply { plain, html }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_shows_the_head_of_a_dont_list_before_its_items() {
+        let service = crate::service::tests::service();
+        let engine = service.engine();
+        let clause = &engine.policies()[0].clauses[0];
+        let reply = source(&engine, "oakfield", Some(&clause.id));
+        assert!(
+            reply
+                .plain
+                .contains("\n  Under “Don't:”\n▶ 1. “Use personal email addresses to contact parents.”"),
+            "{}",
+            reply.plain
+        );
+        assert!(
+            reply.html.contains("<p>Under “Don&#39;t:”</p><blockquote>"),
+            "{}",
+            reply.html
+        );
+    }
 }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use policybot_index::Thesaurus;
+
 use crate::directory::{Directory, StaffEntry};
 
 /// The thesaurus shipped with policybot, used when the config names none.
@@ -414,6 +416,24 @@ impl Config {
         {
             bail!("{}: default_school '{d}' is not one of the schools", path.display());
         }
+        // A thesaurus named but not there would leave the questions it helps
+        // unanswered, with nothing said: every command refuses it instead.
+        if let Some(given) = &raw.thesaurus {
+            let file = resolve(given);
+            let problem = match std::fs::metadata(&file) {
+                Ok(m) if m.is_file() => None,
+                Ok(_) => Some("not a file".to_owned()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(problem) = problem {
+                bail!(
+                    "{}: thesaurus = \"{}\": cannot read {}: {problem} (remove the setting to use the built-in thesaurus)",
+                    path.display(),
+                    given.display(),
+                    file.display()
+                );
+            }
+        }
         let config = Config {
             index_dir: resolve(raw.index_dir.as_deref().unwrap_or(Path::new("../var/index"))),
             thesaurus: raw.thesaurus.as_deref().map(resolve),
@@ -507,9 +527,9 @@ impl Config {
         Directory::new(entries, &schools)
     }
 
-    /// The thesaurus text: the configured file, else the built-in one.
-    pub fn thesaurus_text(&self) -> Result<String> {
-        thesaurus_text(self.thesaurus.as_deref())
+    /// The thesaurus: the configured file, else the built-in one.
+    pub fn thesaurus(&self) -> Result<Thesaurus> {
+        thesaurus(self.thesaurus.as_deref(), "the thesaurus setting")
     }
 
     /// The school a question is asked for: the one named, else the default, else the only one.
@@ -527,9 +547,46 @@ impl Config {
     }
 }
 
-pub fn thesaurus_text(path: Option<&Path>) -> Result<String> {
-    match path {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading thesaurus {}", p.display())),
-        None => Ok(DEFAULT_THESAURUS.to_owned()),
+/// The thesaurus in the file at `path` (given by `setting`, for messages),
+/// else the built-in one.
+pub fn thesaurus(path: Option<&Path>, setting: &str) -> Result<Thesaurus> {
+    let Some(path) = path else {
+        return Thesaurus::from_toml(DEFAULT_THESAURUS).context("the built-in thesaurus");
+    };
+    let named = || format!("thesaurus {} ({setting})", path.display());
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", named()))?;
+    Thesaurus::from_toml(&text).with_context(named)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_config_names_the_shipped_thesaurus() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/policybot.toml");
+        let config = Config::load(&shipped).unwrap();
+        let named = config.thesaurus.as_deref().expect("the example names its thesaurus");
+        assert_eq!(std::fs::read_to_string(named).unwrap(), DEFAULT_THESAURUS);
+        config.thesaurus().unwrap();
+    }
+
+    #[test]
+    fn a_missing_thesaurus_is_refused_when_the_config_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policybot.toml");
+        std::fs::write(
+            &path,
+            "thesaurus = \"words.toml\"\n[[school]]\nid = \"s\"\npolicies = \"p\"\n",
+        )
+        .unwrap();
+        let err = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(err.contains("thesaurus = \"words.toml\""), "{err}");
+        assert!(
+            err.contains(&dir.path().join("words.toml").display().to_string()),
+            "{err}"
+        );
+        std::fs::write(dir.path().join("words.toml"), "[[group]]\nterms = [\"a\", \"b\"]\n").unwrap();
+        Config::load(&path).unwrap().thesaurus().unwrap();
     }
 }

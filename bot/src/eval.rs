@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use policybot_index::text::normalize;
-use policybot_index::{Answer, Asker, ClauseIndex, Engine, Settings};
+use policybot_index::{Answer, Asker, ClauseIndex, Engine, Settings, Thesaurus};
 use serde::{Deserialize, Serialize};
 
 use crate::load;
@@ -83,7 +83,7 @@ fn school_of(item: &Item) -> &str {
         .map_or(item.policy.as_str(), |(stem, _)| stem)
 }
 
-pub fn engine_for_corpus(dir: &Path, thesaurus: &str, settings: Settings) -> Result<Engine> {
+pub fn engine_for_corpus(dir: &Path, thesaurus: Thesaurus, settings: Settings) -> Result<Engine> {
     let sources = load::corpus_sources(dir)?;
     let read = load::read_sources(&sources);
     for e in &read.errors {

@@ -150,10 +150,9 @@ pub fn corpus_sources(dir: &Path) -> Result<Vec<Source>> {
 pub fn engine(
     policies: Vec<Policy>,
     index: ClauseIndex,
-    thesaurus: &str,
+    thesaurus: Thesaurus,
     settings: Settings,
 ) -> Result<(Engine, SyncReport)> {
-    let thesaurus = Thesaurus::from_toml(thesaurus)?;
     let total: usize = policies.iter().map(|p| p.clauses.len()).sum();
     let progress = bar(total as u64, "indexing");
     let mut tick = |done: usize, _total: usize| progress.set_position(done as u64);
@@ -224,7 +223,7 @@ pub fn live_policies(config: &Config, store: &Store, previous: &[Policy]) -> Res
 fn engine_for(config: &Config, policies: Vec<Policy>) -> Result<(Engine, SyncReport)> {
     let index = ClauseIndex::open_in_dir(&config.index_dir)
         .with_context(|| format!("opening index {}", config.index_dir.display()))?;
-    engine(policies, index, &config.thesaurus_text()?, Settings::default())
+    engine(policies, index, config.thesaurus()?, Settings::default())
 }
 
 /// Every policy of every configured school, with the problems found listing

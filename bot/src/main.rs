@@ -6,6 +6,7 @@
 #![recursion_limit = "256"]
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -237,7 +238,46 @@ fn load_config(given: Option<PathBuf>) -> Result<config::Config> {
     config::Config::load(Path::new(&path))
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", error_report(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// "Error: what failed", then what caused it, each cause once. A message
+/// that already ends with its cause's text (`anyhow`'s context over an error
+/// that says it all, a library error quoting the one inside it) is not
+/// followed by that text again. No backtrace: people running the command
+/// want the cause, not our call stack.
+fn error_report(error: &anyhow::Error) -> String {
+    let mut out = format!("Error: {error}");
+    let mut shown = error.to_string();
+    let mut causes = Vec::new();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !shown.contains(&text) {
+            causes.push(text.clone());
+            shown = text;
+        }
+    }
+    match causes.as_slice() {
+        [] => {}
+        [one] => out.push_str(&format!("\n\nCaused by:\n    {one}")),
+        many => {
+            out.push_str("\n\nCaused by:");
+            for (i, cause) in many.iter().enumerate() {
+                out.push_str(&format!("\n    {i}: {cause}"));
+            }
+        }
+    }
+    out
+}
+
+fn run() -> Result<()> {
     // Printing into a closed pipe (`policybot clauses F | head`) should end the
     // program quietly, as other Unix tools do, not panic.
     #[cfg(unix)]
@@ -325,11 +365,11 @@ fn main() -> Result<()> {
             min_support,
         } => {
             let items = eval::load_items(&file)?;
-            let thesaurus = config::thesaurus_text(thesaurus.as_deref())?;
+            let thesaurus = config::thesaurus(thesaurus.as_deref(), "--thesaurus")?;
             let mut settings = policybot_index::Settings::default();
             settings.min_coverage = min_coverage.unwrap_or(settings.min_coverage);
             settings.min_matched = min_support.unwrap_or(settings.min_matched);
-            let engine = eval::engine_for_corpus(&corpus, &thesaurus, settings)?;
+            let engine = eval::engine_for_corpus(&corpus, thesaurus, settings)?;
             if let Some(id) = explain {
                 return eval::explain(&engine, &items, &id);
             }

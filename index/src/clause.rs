@@ -66,6 +66,12 @@ pub struct Clause {
     /// First and last line of the clause in the source file, from 1.
     pub lines: (usize, usize),
     pub modality: Modality,
+    /// For an item of a prohibition list, the list's head as written, without
+    /// its colon ("Don't", "When contacting parents, staff must not"): the
+    /// item alone ("Use personal email…") reads like permission, so every
+    /// answer quoting it shows the head first. Older stored versions lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_head: Option<String>,
 }
 
 impl Clause {

@@ -83,6 +83,9 @@ pub struct Citation {
     pub clause_number: String,
     /// The clause word for word.
     pub text: String,
+    /// The head of the prohibition list the clause is an item of ("Don't"),
+    /// shown before the quote: the item alone reads like permission.
+    pub list_head: Option<String>,
     /// "Policy title, 'Section', clause 4 — version …"
     pub reference: String,
     pub lines: (usize, usize),
@@ -526,6 +529,7 @@ impl Engine {
             section: clause.section().to_owned(),
             clause_number: clause.number.clone().unwrap_or_else(|| clause.ordinal.to_string()),
             text: clause.text.clone(),
+            list_head: clause.list_head.clone(),
             reference: clause.citation(),
             lines: clause.lines,
             modality: clause.modality,
@@ -710,6 +714,37 @@ mod tests {
         let south = ask(&e, "south", "Can I email parents from my personal email address?");
         assert_eq!(south.citations[0].school, "south");
         assert_eq!(south.verdict, Verdict::Yes);
+    }
+
+    #[test]
+    fn a_dont_item_is_quoted_under_its_head() {
+        let e = engine();
+        let north = ask(&e, "north", "Can I email parents from my personal email address?");
+        let cited = &north.citations[0];
+        assert_eq!(cited.list_head.as_deref(), Some("Don't"));
+        assert_eq!(
+            cited.text, "Use personal email addresses to contact parents.",
+            "word for word"
+        );
+        assert!(
+            north
+                .reply
+                .contains("\n\nUnder “Don't:” — “Use personal email addresses to contact parents.”\n— "),
+            "{}",
+            north.reply
+        );
+        let html = render::html(&north);
+        assert!(
+            html.contains("<p>Under “Don&#39;t:”</p><blockquote>Use personal email addresses"),
+            "{html}"
+        );
+        // An item of a Do list, or of no list, reads right alone.
+        let south = ask(&e, "south", "Can I email parents from my personal email address?");
+        assert_eq!(south.citations[0].list_head, None);
+        assert!(!south.reply.contains("Under "), "{}", south.reply);
+        let lock = ask(&e, "north", "Should I lock my screen when I leave my desk?");
+        assert!(lock.citations[0].text.starts_with("Lock your screen"));
+        assert_eq!(lock.citations[0].list_head, None);
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub struct PolicySource<'a> {
     pub modified: Option<&'a str>,
 }
 
+/// The warning for a file that gave no clauses (empty, only headings, only
+/// a signature block). The callers that read files make it an error.
+pub const NO_CLAUSES: &str = "no clauses found: the file has no text a member of staff could be held to";
+
 /// Parses a policy. Never fails: a policy with nothing usable yields no clauses
 /// and a warning, so one broken file cannot stop the others being indexed.
 pub fn parse_policy(src: &PolicySource<'_>) -> Policy {
@@ -58,10 +62,7 @@ pub fn parse_policy(src: &PolicySource<'_>) -> Policy {
         ..
     } = builder;
     if drafts.is_empty() {
-        warnings.push((
-            1,
-            "no clauses found: the file has no text a member of staff could be held to".into(),
-        ));
+        warnings.push((1, NO_CLAUSES.into()));
     }
     let clauses = drafts
         .into_iter()
@@ -78,6 +79,7 @@ pub fn parse_policy(src: &PolicySource<'_>) -> Policy {
             context: draft.context,
             lines: draft.lines,
             modality: draft.modality,
+            list_head: draft.list_head,
         })
         .collect();
     Policy {
@@ -470,6 +472,7 @@ struct Draft {
     context: String,
     lines: (usize, usize),
     modality: Modality,
+    list_head: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -631,7 +634,33 @@ impl<'a> Builder<'a> {
         }
         let implied = self.list_mode.as_ref().map(|(_, m)| *m);
         let m = modality::of_item(&block.text, implied);
-        self.emit(block.text.clone(), context, block.lines, number, m, path);
+        let head = self.prohibition_head(sub);
+        if let Some(draft) = self.emit(block.text.clone(), context, block.lines, number, m, path) {
+            draft.list_head = head;
+        }
+    }
+
+    /// The head that makes the current list a list of prohibitions, innermost
+    /// first: the item a sub-item hangs from, the lead-in, the Do/Don't
+    /// heading ("Staff must not:" ⏎ "- Use personal email…"). Of a lead-in
+    /// paragraph, only its last sentence introduces the list.
+    fn prohibition_head(&self, sub: bool) -> Option<String> {
+        fn last_sentence(t: &str) -> &str {
+            text::sentences(t).last().copied().unwrap_or(t)
+        }
+        let parent = self.parent_item.as_deref().filter(|_| sub).map(last_sentence);
+        let lead = self.lead_in.as_deref().map(last_sentence);
+        let negative = |t: &&str| modality::of_text(t) == Some(Modality::MustNot);
+        parent
+            .filter(negative)
+            .or_else(|| lead.filter(negative))
+            .or_else(|| {
+                self.list_mode
+                    .as_ref()
+                    .filter(|(_, m)| *m == Modality::MustNot)
+                    .map(|(t, _)| t.as_str())
+            })
+            .map(|t| t.trim_end_matches(':').trim().to_owned())
     }
 
     fn push_paragraph(&mut self, block: &Block) {
@@ -676,10 +705,10 @@ impl<'a> Builder<'a> {
         number: Option<String>,
         modality: Modality,
         heading_path: Vec<String>,
-    ) {
+    ) -> Option<&mut Draft> {
         let normalized = text::normalize(&text);
         if normalized.chars().filter(|c| c.is_alphanumeric()).count() < 2 {
-            return;
+            return None;
         }
         let place = heading_path.join(" / ");
         let key = format!("{place}\u{1}{normalized}");
@@ -701,7 +730,9 @@ impl<'a> Builder<'a> {
             context,
             lines,
             modality,
+            list_head: None,
         });
+        self.clauses.last_mut()
     }
 }
 
@@ -818,6 +849,39 @@ mod tests {
         assert_eq!(by_text("Use personal").heading_path.last().unwrap(), "Don't");
         // A paragraph after the list is not part of it.
         assert_ne!(by_text("Any breach").heading_path.last().unwrap(), "Don't");
+    }
+
+    #[test]
+    fn prohibition_items_carry_their_lists_head() {
+        let p = parse(
+            "Staff Policy\n\nEmail\n\nDon't:\n\n- Use personal email addresses to contact parents.\n\nWhen on a trip, staff must not:\n\n- Post photos of pupils.\n\nStaff should:\n\n- Lock your screen.\n\nI will not\n\n- Share my password, in particular:\n  a) with pupils.\n",
+        );
+        let head = |t: &str| {
+            let c = p.clauses.iter().find(|c| c.text.starts_with(t)).unwrap();
+            c.list_head.clone()
+        };
+        assert_eq!(head("Use personal").as_deref(), Some("Don't"));
+        assert_eq!(head("Post photos").as_deref(), Some("When on a trip, staff must not"));
+        assert_eq!(head("Lock your"), None, "a list of obligations reads right alone");
+        assert_eq!(head("Share my").as_deref(), Some("I will not"));
+        assert_eq!(head("with pupils").as_deref(), Some("I will not"));
+        let p = parse(
+            "Scope\n\nThis policy cannot cover every case. It should be read with other policies, particularly:\n\n- Data Protection\n\nWe cannot list every site. On school trips, staff must not:\n\n- Post photos of pupils.\n",
+        );
+        let head = |t: &str| {
+            p.clauses
+                .iter()
+                .find(|c| c.text.starts_with(t))
+                .unwrap()
+                .list_head
+                .clone()
+        };
+        assert_eq!(
+            head("Data Protection"),
+            None,
+            "the sentence before the list is not a ban"
+        );
+        assert_eq!(head("Post photos").as_deref(), Some("On school trips, staff must not"));
     }
 
     #[test]

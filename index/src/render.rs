@@ -1,6 +1,8 @@
 //! Answers as people read them: plain text (the reply every channel can
 //! show, and what the audit log records) and HTML (chat clients that format
-//! messages). Both quote the clause exactly as written.
+//! messages). Both quote the clause exactly as written, after the head of
+//! the prohibition list it is an item of ("Under “Don't:” — “Use personal
+//! email…”"), without which the item would read like permission.
 
 use crate::engine::Answer;
 
@@ -11,7 +13,11 @@ pub(crate) fn plain_answer(answer: &Answer) -> String {
         if i == 1 {
             out.push_str("\n\nAlso relevant:");
         }
-        out.push_str(&format!("\n\n“{}”\n— {}", c.text, c.reference));
+        out.push_str("\n\n");
+        if let Some(head) = &c.list_head {
+            out.push_str(&format!("Under “{head}:” — "));
+        }
+        out.push_str(&format!("“{}”\n— {}", c.text, c.reference));
     }
     if !answer.contacts.is_empty() {
         out.push_str(&format!("\n\nWho to ask: {}.", answer.contacts.join("; ")));
@@ -42,6 +48,9 @@ pub fn html(answer: &Answer) -> String {
     for (i, c) in answer.citations.iter().enumerate() {
         if i == 1 {
             out.push_str("<p>Also relevant:</p>");
+        }
+        if let Some(head) = &c.list_head {
+            out.push_str(&format!("<p>Under “{}:”</p>", escape(head)));
         }
         out.push_str(&format!(
             "<blockquote>{}</blockquote><p>— <em>{}</em></p>",

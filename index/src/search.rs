@@ -28,14 +28,22 @@ pub const HEADING_BOOST: f32 = 0.5;
 pub const CONTEXT_BOOST: f32 = 0.35;
 pub const TITLE_BOOST: f32 = 0.15;
 
+// Each message carries the text of the error inside it, which is therefore
+// not also a `source`: a chain printed cause by cause would repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error("index: {0}")]
-    Tantivy(#[from] tantivy::TantivyError),
-    #[error("index directory {path}: {source}")]
-    Dir { path: String, source: std::io::Error },
+    Tantivy(tantivy::TantivyError),
+    #[error("index directory {path}: {error}")]
+    Dir { path: String, error: std::io::Error },
     #[error("index directory {path}: {message}")]
     Open { path: String, message: String },
+}
+
+impl From<tantivy::TantivyError> for IndexError {
+    fn from(e: tantivy::TantivyError) -> Self {
+        IndexError::Tantivy(e)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -92,9 +100,9 @@ impl ClauseIndex {
     /// incompatible version is wiped and rebuilt on the next sync.
     pub fn open_in_dir(dir: &Path) -> Result<Self, IndexError> {
         let path = dir.display().to_string();
-        std::fs::create_dir_all(dir).map_err(|source| IndexError::Dir {
+        std::fs::create_dir_all(dir).map_err(|error| IndexError::Dir {
             path: path.clone(),
-            source,
+            error,
         })?;
         let (schema, fields) = schema();
         let directory = tantivy::directory::MmapDirectory::open(dir).map_err(|e| IndexError::Open {

@@ -21,10 +21,12 @@ use serde::Deserialize;
 
 use crate::text;
 
+// The TOML error's text is in the message, so it is not also a `source`: a
+// chain printed cause by cause would repeat it.
 #[derive(Debug, thiserror::Error)]
 pub enum ThesaurusError {
     #[error("thesaurus: {0}")]
-    Toml(#[from] toml::de::Error),
+    Toml(toml::de::Error),
     #[error("thesaurus: empty term in entry {0}")]
     EmptyTerm(usize),
 }
@@ -95,7 +97,7 @@ impl Relation {
 
 impl Thesaurus {
     pub fn from_toml(source: &str) -> Result<Self, ThesaurusError> {
-        let file: File = toml::from_str(source)?;
+        let file: File = toml::from_str(source).map_err(ThesaurusError::Toml)?;
         let mut t = Thesaurus::default();
         let phrase = |s: &str| text::words(s);
         for (i, g) in file.group.iter().enumerate() {

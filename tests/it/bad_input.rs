@@ -282,3 +282,150 @@ fn a_wrong_email_section_is_refused_clearly() {
         &["unknown variant", "ssl"],
     );
 }
+
+/// The example policy as Windows saves "Unicode" text: UTF-16 with a BOM,
+/// either byte order (and UTF-8 with a BOM), reads exactly like the UTF-8.
+#[test]
+fn utf16_and_bom_policies_read_like_utf8() {
+    let (sandbox, dir) = Sandbox::with_copied_example();
+    let good = dir.join("good.txt");
+    let original = clauses_json(&good);
+    let text = std::fs::read_to_string(&good).unwrap();
+    let utf16 = |big_endian: bool| -> Vec<u8> {
+        std::iter::once('\u{feff}')
+            .chain(text.chars())
+            .collect::<String>()
+            .encode_utf16()
+            .flat_map(|u| if big_endian { u.to_be_bytes() } else { u.to_le_bytes() })
+            .collect()
+    };
+    let mut utf8_bom = b"\xEF\xBB\xBF".to_vec();
+    utf8_bom.extend_from_slice(text.as_bytes());
+    let other = sandbox.policy_dir("other");
+    for (name, bytes) in [
+        ("utf16le.txt", utf16(false)),
+        ("utf16be.txt", utf16(true)),
+        ("utf8bom.txt", utf8_bom),
+    ] {
+        let file = other.join(name);
+        write(&file, bytes);
+        let run = run_in(
+            sandbox.path(),
+            ["clauses".as_ref(), file.as_os_str(), "--json".as_ref()],
+        );
+        run.assert_success();
+        assert!(run.stderr.trim().is_empty(), "nothing to warn about: {run}");
+        let policy = run.json();
+        assert_eq!(policy["title"], original["title"], "{name}");
+        let texts = |p: &serde_json::Value| -> Vec<String> {
+            clause_list(p).iter().map(|c| str_field(c, "text").to_owned()).collect()
+        };
+        assert_eq!(texts(&policy), texts(&original), "{name}");
+    }
+}
+
+/// Bytes that are not text (no NUL bytes, so not caught as binary) are
+/// refused with a message naming the file, not read as hundreds of garbage
+/// clauses.
+#[test]
+fn random_bytes_are_refused_as_not_text() {
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let noise: Vec<u8> = (0..200 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 255) as u8 + 1
+        })
+        .collect();
+    let (sandbox, bad) = with_bad_file("noise.txt", &noise);
+    let run = assert_good_policy_survives(&sandbox, 1);
+    run.assert_reports(&bad, &["not a text file"]);
+
+    let clauses = run_in(sandbox.path(), ["clauses".as_ref(), bad.as_os_str()]);
+    clauses.assert_failure();
+    let line = clauses.assert_reports(&bad, &["not a text file"]);
+    assert!(line.contains("letters"), "it says why: {line}");
+    assert!(clauses.stdout.is_empty(), "no clauses printed: {clauses}");
+}
+
+/// A file with nothing to index is an error for `clauses` (non-zero, naming
+/// the file), as it is for `index --check`.
+#[test]
+fn empty_and_headings_only_files_have_no_clauses() {
+    let sandbox = Sandbox::empty();
+    let dir = sandbox.policy_dir("policies");
+    for (name, text) in [
+        ("empty.txt", ""),
+        ("blank.txt", "\n\n   \n"),
+        ("headings.md", "# ICT Policy\n\n## Email\n\n## Passwords\n"),
+        ("headings.txt", "ICT POLICY\n\n1. Introduction\n\n2. Email\n"),
+    ] {
+        let file = dir.join(name);
+        write(&file, text);
+        let run = run_in(sandbox.path(), ["clauses".as_ref(), file.as_os_str()]);
+        run.assert_failure();
+        run.assert_reports(&file, &["no clauses found"]);
+        assert_eq!(
+            run.stderr.matches("no clauses found").count(),
+            1,
+            "said once, as an error: {run}"
+        );
+    }
+    sandbox.write_config(&[("school", &dir)]);
+    let check = sandbox.run(["index", "--check"]);
+    check.assert_failure();
+    for name in ["empty.txt", "headings.md", "headings.txt"] {
+        check.assert_reports(&dir.join(name), &["no clauses found"]);
+    }
+}
+
+/// A folder is not a policy, whatever its name: one message for a folder
+/// called `x.txt` and one called `x`.
+#[test]
+fn a_folder_is_not_a_policy_whatever_its_name() {
+    let sandbox = Sandbox::empty();
+    for name in ["policy.txt", "policy"] {
+        let dir = sandbox.policy_dir(name);
+        let run = run_in(sandbox.path(), ["clauses".as_ref(), dir.as_os_str()]);
+        run.assert_failure();
+        let line = run.assert_reports(&dir, &["not a policy file (a folder)"]);
+        assert!(!run.stderr.to_lowercase().contains("is a directory"), "{line}");
+    }
+}
+
+/// A thesaurus the config names must be there: every command refuses a
+/// missing one (naming the file and the setting) rather than answering
+/// without it; a malformed one is named too.
+#[test]
+fn a_missing_or_malformed_thesaurus_is_refused() {
+    let (sandbox, dir) = Sandbox::with_copied_example();
+    let missing = sandbox.path().join("no-such-thesaurus.toml");
+    // A top-level setting, so before the [[school]] tables.
+    let toml = std::fs::read_to_string(sandbox.config_path()).unwrap();
+    write(
+        &sandbox.config_path(),
+        format!("thesaurus = \"no-such-thesaurus.toml\"\n{toml}"),
+    );
+    for args in [
+        &["index"][..],
+        &["index", "--check"][..],
+        &["ask", PASSWORD_QUESTION][..],
+    ] {
+        let run = sandbox.run(args);
+        run.assert_failure();
+        run.assert_stderr_contains(&["thesaurus", &missing.display().to_string()]);
+        assert!(run.stdout.is_empty(), "{run}");
+    }
+
+    write(&missing, "[[group]]\nterms = [\"pupil\", \"child\"\n");
+    let run = sandbox.run(["ask", PASSWORD_QUESTION]);
+    run.assert_failure();
+    run.assert_stderr_contains(&["thesaurus", &missing.display().to_string(), "line 2"]);
+
+    // The shipped thesaurus, named by the setting, works.
+    let shipped = crate::support::repo_dir().join("config/thesaurus.toml");
+    write(&missing, std::fs::read(shipped).unwrap());
+    let answer = sandbox.ask_json(PASSWORD_QUESTION);
+    assert_eq!(answer["answered"], true, "{answer}");
+}

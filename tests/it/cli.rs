@@ -203,3 +203,51 @@ fn clauses_json_gives_id_modality_and_heading_path() {
         );
     }
 }
+
+/// An item of a "Don't" list quoted alone reads like permission: every
+/// answer shows the list's head before the quote, which stays word for word.
+#[test]
+fn ask_quotes_a_dont_item_under_its_head() {
+    let sandbox = Sandbox::empty();
+    let dir = sandbox.policy_dir("policies");
+    crate::support::write(
+        &dir.join("staff-code.txt"),
+        "Staff Code of Conduct\nVersion: 2\n\nEmail\n\nDo:\n\n- Use your school email account for all school business.\n\nDon't:\n\n- Use your personal email address to contact parents.\n- Forward school email to a personal account.\n",
+    );
+    sandbox.write_config(&[("school", &dir)]);
+    let question = "Can I use my personal email address to contact parents?";
+    let run = sandbox.run(["ask", question]);
+    run.assert_success();
+    assert!(
+        run.stdout
+            .contains("Under “Don't:” — “Use your personal email address to contact parents.”"),
+        "{run}"
+    );
+    let answer = sandbox.ask_json(question);
+    let cited = &answer["citations"][0];
+    assert_eq!(cited["list_head"], "Don't", "{answer}");
+    assert_eq!(
+        cited["text"], "Use your personal email address to contact parents.",
+        "the quote itself is unchanged: {answer}"
+    );
+    assert!(str_field(&answer, "reply").contains("Under “Don't:”"), "{answer}");
+}
+
+/// An error is printed once: no cause repeated under "Caused by:", no
+/// backtrace (people running the command have no RUST_BACKTRACE).
+#[test]
+fn errors_are_printed_once_without_a_backtrace() {
+    let sandbox = Sandbox::empty();
+    let docx = sandbox.path().join("policy.docx");
+    crate::support::write(&docx, b"PK\x03\x04\x14\0\x06\0word/document.xml");
+    let missing = sandbox.path().join("missing.txt");
+    for (file, says) in [(&docx, "not a .docx"), (&missing, "no such file")] {
+        let run = run_in(sandbox.path(), ["clauses".as_ref(), file.as_os_str()]);
+        run.assert_failure();
+        run.assert_reports(file, &[says]);
+        let lower = run.stderr.to_lowercase();
+        assert_eq!(lower.matches(says).count(), 1, "said once: {run}");
+        assert!(!lower.contains("backtrace"), "{run}");
+        assert!(!lower.contains("caused by"), "nothing else to say: {run}");
+    }
+}

@@ -22,10 +22,10 @@
 //! proof that the server took it.
 
 pub(crate) mod imap;
-mod mail;
+pub mod mail;
 pub(crate) mod outgoing;
-mod screen;
-mod text;
+pub mod screen;
+pub mod text;
 
 use std::sync::Arc;
 use std::time::Duration;
