@@ -93,8 +93,8 @@ pub fn source(engine: &Engine, school: &str, clause_id: Option<&str>) -> Reply {
         // permissions without it.
         let head = clause.list_head.as_deref();
         if let Some(head) = head.filter(|h| i == 0 || clauses[i - 1].list_head.as_deref() != Some(*h)) {
-            plain.push_str(&format!("\n  Under “{head}:”"));
-            html.push_str(&format!("<p>Under “{}:”</p>", escape(head)));
+            plain.push_str(&format!("\n  Under ‘{head}:’"));
+            html.push_str(&format!("<p>Under ‘{}:’</p>", escape(head)));
         }
         let number = match &clause.number {
             Some(n) => escape(n.trim_end_matches(['.', ')'])),
@@ -131,12 +131,12 @@ mod tests {
         assert!(
             reply
                 .plain
-                .contains("\n  Under “Don't:”\n▶ 1. “Use personal email addresses to contact parents.”"),
+                .contains("\n  Under ‘Don't:’\n▶ 1. “Use personal email addresses to contact parents.”"),
             "{}",
             reply.plain
         );
         assert!(
-            reply.html.contains("<p>Under “Don&#39;t:”</p><blockquote>"),
+            reply.html.contains("<p>Under ‘Don&#39;t:’</p><blockquote>"),
             "{}",
             reply.html
         );

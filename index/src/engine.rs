@@ -729,13 +729,13 @@ mod tests {
         assert!(
             north
                 .reply
-                .contains("\n\nUnder “Don't:” — “Use personal email addresses to contact parents.”\n— "),
+                .contains("\n\nUnder ‘Don't:’ — “Use personal email addresses to contact parents.”\n— "),
             "{}",
             north.reply
         );
         let html = render::html(&north);
         assert!(
-            html.contains("<p>Under “Don&#39;t:”</p><blockquote>Use personal email addresses"),
+            html.contains("<p>Under ‘Don&#39;t:’</p><blockquote>Use personal email addresses"),
             "{html}"
         );
         // An item of a Do list, or of no list, reads right alone.

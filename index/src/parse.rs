@@ -184,8 +184,11 @@ fn classify(source: &str) -> Vec<Line> {
     }
     // Headings need a look at their neighbours: a short line followed by a
     // lowercase continuation is a wrapped sentence, not a heading.
+    // A Markdown "## Heading" says what it is.
     for i in 0..out.len() {
-        if let Kind::Heading { level: 2, .. } = out[i].kind {
+        if let Kind::Heading { level: 2, .. } = out[i].kind
+            && !raw[i].trim_start().starts_with('#')
+        {
             let next = out[i + 1..].iter().find(|l| l.kind != Kind::Blank);
             let continues = next
                 .is_some_and(|n| matches!(n.kind, Kind::Text) && n.text.chars().next().is_some_and(char::is_lowercase));

@@ -1,7 +1,7 @@
 //! Answers as people read them: plain text (the reply every channel can
 //! show, and what the audit log records) and HTML (chat clients that format
 //! messages). Both quote the clause exactly as written, after the head of
-//! the prohibition list it is an item of ("Under “Don't:” — “Use personal
+//! the prohibition list it is an item of ("Under ‘Don't:’ — “Use personal
 //! email…”"), without which the item would read like permission.
 
 use crate::engine::Answer;
@@ -15,7 +15,7 @@ pub(crate) fn plain_answer(answer: &Answer) -> String {
         }
         out.push_str("\n\n");
         if let Some(head) = &c.list_head {
-            out.push_str(&format!("Under “{head}:” — "));
+            out.push_str(&format!("Under ‘{head}:’ — "));
         }
         out.push_str(&format!("“{}”\n— {}", c.text, c.reference));
     }
@@ -50,7 +50,7 @@ pub fn html(answer: &Answer) -> String {
             out.push_str("<p>Also relevant:</p>");
         }
         if let Some(head) = &c.list_head {
-            out.push_str(&format!("<p>Under “{}:”</p>", escape(head)));
+            out.push_str(&format!("<p>Under ‘{}:’</p>", escape(head)));
         }
         out.push_str(&format!(
             "<blockquote>{}</blockquote><p>— <em>{}</em></p>",

@@ -399,7 +399,7 @@ fn a_folder_is_not_a_policy_whatever_its_name() {
 /// without it; a malformed one is named too.
 #[test]
 fn a_missing_or_malformed_thesaurus_is_refused() {
-    let (sandbox, dir) = Sandbox::with_copied_example();
+    let (sandbox, _) = Sandbox::with_copied_example();
     let missing = sandbox.path().join("no-such-thesaurus.toml");
     // A top-level setting, so before the [[school]] tables.
     let toml = std::fs::read_to_string(sandbox.config_path()).unwrap();

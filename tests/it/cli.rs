@@ -220,7 +220,7 @@ fn ask_quotes_a_dont_item_under_its_head() {
     run.assert_success();
     assert!(
         run.stdout
-            .contains("Under “Don't:” — “Use your personal email address to contact parents.”"),
+            .contains("Under ‘Don't:’ — “Use your personal email address to contact parents.”"),
         "{run}"
     );
     let answer = sandbox.ask_json(question);
@@ -230,7 +230,7 @@ fn ask_quotes_a_dont_item_under_its_head() {
         cited["text"], "Use your personal email address to contact parents.",
         "the quote itself is unchanged: {answer}"
     );
-    assert!(str_field(&answer, "reply").contains("Under “Don't:”"), "{answer}");
+    assert!(str_field(&answer, "reply").contains("Under ‘Don't:’"), "{answer}");
 }
 
 /// An error is printed once: no cause repeated under "Caused by:", no
