@@ -204,6 +204,11 @@ pub fn in_context(question: &str, previous: Option<&str>) -> InContext {
 /// (and recorded) by the service; commands are not questions and are not
 /// recorded. Someone not on the staff list gets the service's refusal. A
 /// thank-you gets no reply (`None`).
+///
+/// The context a follow-up is read with (and `source`'s clause) is the
+/// sender's own in that conversation: a colleague writing in someone else's
+/// thread starts their own, so nobody is answered about, or recorded as
+/// asking, someone else's question.
 pub fn respond(
     service: &Service,
     who: &Who<'_>,
@@ -213,7 +218,8 @@ pub fn respond(
     text: &str,
 ) -> Result<Option<Reply>> {
     let store = service.store();
-    let conversation = store.conversation(channel.as_str(), key)?;
+    let sender = sender(who);
+    let conversation = store.conversation(channel.as_str(), key, sender)?;
     let school = service.school_of(who);
     let request = match school {
         Some(_) => request(text),
@@ -238,7 +244,7 @@ pub fn respond(
                 question: read.topic,
                 clause: answer.citations.first().map(|c| c.clause_id.clone()),
             };
-            store.remember_conversation(channel.as_str(), key, &remembered)?;
+            store.remember_conversation(channel.as_str(), key, sender, &remembered)?;
             Reply {
                 plain: exchange.reply.clone(),
                 html: policybot_index::render::html(answer),
@@ -246,6 +252,15 @@ pub fn respond(
         }
         None => Reply::text(exchange.reply),
     }))
+}
+
+/// Whose a conversation's context is: the sender as the channel knows them.
+fn sender<'a>(who: &Who<'a>) -> &'a str {
+    match who {
+        Who::Email(address) => address,
+        Who::Matrix(user) => user,
+        Who::Local { asker, .. } => asker,
+    }
 }
 
 #[cfg(test)]
@@ -289,6 +304,37 @@ mod tests {
         ] {
             assert!(matches!(request(question), Request::Question(_)), "{question}");
         }
+    }
+
+    #[test]
+    fn a_follow_up_is_read_with_its_own_sender_s_question_only() {
+        let service = crate::service::tests::service();
+        let (alice, bob) = (
+            Who::Local {
+                school: "oakfield",
+                asker: "alice",
+            },
+            Who::Local {
+                school: "oakfield",
+                asker: "bob",
+            },
+        );
+        let ask = |who: &Who<'_>, reference: &str, text: &str| {
+            respond(&service, who, Channel::Email, reference, "<root@x>", text).unwrap();
+            let event = service.store().exchange_for("email", reference).unwrap().unwrap();
+            (event.asker, event.question.unwrap_or_default())
+        };
+        let first = "Can I use my personal email address to contact parents?";
+        assert_eq!(ask(&alice, "<1@x>", first), ("alice".into(), first.into()));
+        // A colleague in the same thread: their follow-up is theirs alone.
+        let theirs = "what about on my own iPad?";
+        assert_eq!(ask(&bob, "<2@x>", theirs), ("bob".into(), theirs.into()));
+        // The first asker's follow-up still leans on their own question.
+        let (asker, question) = ask(&alice, "<3@x>", "what about from home?");
+        assert_eq!(
+            (asker.as_str(), question.as_str()),
+            ("alice", format!("{first} what about from home?").as_str())
+        );
     }
 
     #[test]
