@@ -135,8 +135,8 @@ impl Reader {
             };
             self.text(&html[at..lt]);
             let rest = &lower[lt..];
-            if rest.starts_with("<!--") {
-                at = rest[4..].find("-->").map_or(html.len(), |i| lt + 4 + i + 3);
+            if let Some(comment) = rest.strip_prefix("<!--") {
+                at = comment.find("-->").map_or(html.len(), |i| lt + 4 + i + 3);
                 continue;
             }
             if rest.starts_with("<!") || rest.starts_with("<?") {
