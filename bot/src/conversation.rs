@@ -208,7 +208,8 @@ pub fn in_context(question: &str, previous: Option<&str>) -> InContext {
 /// The context a follow-up is read with (and `source`'s clause) is the
 /// sender's own in that conversation: a colleague writing in someone else's
 /// thread starts their own, so nobody is answered about, or recorded as
-/// asking, someone else's question.
+/// asking, someone else's question. `source` alone in a thread where they
+/// asked nothing yet means the clause cited last in it.
 pub fn respond(
     service: &Service,
     who: &Who<'_>,
@@ -230,7 +231,13 @@ pub fn respond(
         (Request::Thanks, _) => return Ok(None),
         (Request::Policies, Some(school)) => return Ok(Some(commands::policies(&service.engine(), school))),
         (Request::Source(id), Some(school)) => {
-            let id = id.or_else(|| conversation.as_ref().and_then(|c| c.clause.clone()));
+            // The clause of the sender's own last answer here, else the one
+            // cited last in the thread (what a colleague sees above).
+            let id = match (id, &conversation) {
+                (Some(id), _) => Some(id),
+                (None, Some(own)) => own.clause.clone(),
+                (None, None) => store.last_cited_in(channel.as_str(), key)?,
+            };
             return Ok(Some(commands::source(&service.engine(), school, id.as_deref())));
         }
         (Request::Question(question), _) => question,
@@ -329,6 +336,14 @@ mod tests {
         // A colleague in the same thread: their follow-up is theirs alone.
         let theirs = "what about on my own iPad?";
         assert_eq!(ask(&bob, "<2@x>", theirs), ("bob".into(), theirs.into()));
+        // `source` from someone who asked nothing in the thread: the clause
+        // cited last in it.
+        let carol = Who::Local {
+            school: "oakfield",
+            asker: "carol",
+        };
+        let source = respond(&service, &carol, Channel::Email, "<s@x>", "<root@x>", "source").unwrap();
+        assert!(source.unwrap().plain.contains("Use personal email"));
         // The first asker's follow-up still leans on their own question.
         let (asker, question) = ask(&alice, "<3@x>", "what about from home?");
         assert_eq!(

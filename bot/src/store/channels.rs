@@ -110,6 +110,20 @@ impl Store {
             .optional()?)
     }
 
+    /// The clause the bot cited last under `key`, whoever it answered: the
+    /// answer a colleague reading the thread sees.
+    pub fn last_cited_in(&self, channel: &str, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT clause FROM conversations WHERE channel = ?1 AND key = ?2 AND clause IS NOT NULL
+                 ORDER BY at DESC LIMIT 1",
+                params![channel, key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Whether the bot answered anyone under `key` (a thread it takes part in).
     pub fn answered_in(&self, channel: &str, key: &str) -> Result<bool> {
         Ok(self
@@ -184,9 +198,24 @@ mod tests {
         store
             .remember_conversation("matrix", "!r $root", "@a:x", &second)
             .unwrap();
-        assert_eq!(store.conversation("matrix", "!r $root", "@a:x").unwrap(), Some(second));
+        assert_eq!(
+            store.conversation("matrix", "!r $root", "@a:x").unwrap(),
+            Some(second.clone())
+        );
         // Someone else in the same thread has no context of their own yet.
         assert_eq!(store.conversation("matrix", "!r $root", "@b:x").unwrap(), None);
         assert!(store.answered_in("matrix", "!r $root").unwrap());
+        assert_eq!(store.last_cited_in("matrix", "!r $root").unwrap(), None);
+        // The last clause cited in the thread, though the last answer cited none.
+        store
+            .remember_conversation("matrix", "!r $root", "@b:x", &first)
+            .unwrap();
+        store
+            .remember_conversation("matrix", "!r $root", "@c:x", &second)
+            .unwrap();
+        assert_eq!(
+            store.last_cited_in("matrix", "!r $root").unwrap().as_deref(),
+            Some("a/b/c")
+        );
     }
 }
