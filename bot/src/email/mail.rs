@@ -294,6 +294,22 @@ Content-Disposition: attachment; filename=\"consent.pdf\"\r\n\r\n%PDF-1.4\r\n--b
     }
 
     #[test]
+    fn cut_short_anywhere_a_client_s_mail_still_parses() {
+        for (_, raw, _) in fixtures() {
+            for end in (0..raw.len()).step_by(7) {
+                let _ = crate::email::question_of(&raw[..end]);
+            }
+            let message = MessageParser::default().parse(&raw).unwrap();
+            for part in &message.parts {
+                let PartType::Html(markup) = &part.body else { continue };
+                for (end, _) in markup.char_indices().step_by(3) {
+                    let _ = html::to_text(&markup[..end]);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn an_attachment_is_named_but_an_image_the_html_shows_is_not() {
         let raw = b"From: a.shah@oakfield.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n\
 Content-Type: multipart/related; boundary=r\r\n\r\n--r\r\nContent-Type: text/html\r\n\r\n\
