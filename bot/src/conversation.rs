@@ -2,7 +2,8 @@
 //! the reply: the part every chat-like channel (Matrix, email) shares. A
 //! channel finds the message's text, its sender and its conversation; this
 //! decides between a command and a question, reads a follow-up with the
-//! question before it, asks the service, and renders the reply.
+//! question its sender asked before it in that conversation, asks the
+//! service, and renders the reply.
 //!
 //! Everything here is synchronous (the store and the audit writer block), so
 //! channels call [`respond`] from `spawn_blocking`.

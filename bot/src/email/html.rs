@@ -170,7 +170,9 @@ impl Reader {
     }
 
     fn start(&mut self, name: &str, tag: &Tag<'_>) {
-        if ends_new_text(name, tag) {
+        // Only at the top: an Outlook header inside a quote is an older
+        // message's, and answers may still follow that quote.
+        if self.depth == 0 && self.dropping == 0 && ends_new_text(name, tag) {
             self.block();
             self.stopped = true;
             return;
@@ -571,6 +573,9 @@ mod tests {
         assert_eq!(to_text(html), "Question?");
         let html = "<div>Question?</div><hr style=\"display:inline-block;width:98%\" tabindex=\"-1\"><div>Old</div>";
         assert_eq!(to_text(html), "Question?");
+        // Quoted by another client, an Outlook header is part of the quote.
+        let html = "<blockquote><div id=\"divRplyFwdMsg\">From: Bot</div></blockquote><div>Answer</div>";
+        assert_eq!(to_text(html), "> From: Bot\nAnswer");
     }
 
     #[test]
