@@ -11,9 +11,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use policybot::{
-    backoff, bench, bench_audit, bench_campaign, bench_dashboard, bench_email, bench_import, bench_matrix, campaigns,
-    cmd_ask, cmd_audit, cmd_clauses, cmd_index, cmd_nudge, cmd_policy, cmd_serve, cmd_user, commands, config,
-    conversation, dashboard, directory, email, eval, failpoint, load, matrix, nudge, schedule, service, store, watch,
+    bench, bench_audit, bench_campaign, bench_dashboard, bench_email, bench_import, bench_matrix, cmd_ask, cmd_audit,
+    cmd_clauses, cmd_index, cmd_nudge, cmd_policy, cmd_serve, cmd_user, config, eval,
 };
 
 #[derive(Parser)]
