@@ -35,7 +35,7 @@ enum UserCommand {
     Add {
         name: String,
         #[arg(long, value_enum)]
-        role: store::users::Role,
+        role: policybot::store::users::Role,
         /// Limit the user to one school (default: every school).
         #[arg(long)]
         school: Option<String>,

@@ -349,7 +349,6 @@ async fn login(
         let error = "This sign-in form had expired: please try again.";
         return login_page(&state, StatusCode::FORBIDDEN, token, Some(error));
     }
-    state.record_closed_sign_ins(false);
     let ip = peer.ip();
     let mut events = Vec::new();
     let gate = state
