@@ -36,8 +36,11 @@ pub enum Kind {
     Redacted,
     /// The e-safety lead reviewed an answer (correct / wrong / covered / policy gap).
     Reviewed,
-    /// Someone signed in to the dashboard, or failed to.
+    /// Someone signed in to the dashboard.
     SignedIn,
+    /// Failed dashboard sign-ins from one client in one minute, counted
+    /// (`dashboard::signin`): strangers can add only so much to the log.
+    LoginFailed,
     /// A mail the bot did not answer as a question (an auto-reply, a list,
     /// a spoof, a mail too large…), with the reason.
     Ignored,
@@ -53,7 +56,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Answered,
         Kind::Declined,
         Kind::Refused,
@@ -61,6 +64,7 @@ impl Kind {
         Kind::Redacted,
         Kind::Reviewed,
         Kind::SignedIn,
+        Kind::LoginFailed,
         Kind::Ignored,
         Kind::Sent,
         Kind::PolicyVersion,
@@ -81,6 +85,7 @@ impl Kind {
             Kind::Redacted => "redacted",
             Kind::Reviewed => "reviewed",
             Kind::SignedIn => "signed-in",
+            Kind::LoginFailed => "login-failed",
             Kind::Ignored => "ignored",
             Kind::Sent => "sent",
             Kind::PolicyVersion => "policy-version",
