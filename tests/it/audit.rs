@@ -254,7 +254,7 @@ fn assert_csv_is_safe(s: &Sandbox, text: &str) {
 fn strangers_cannot_put_formulas_or_escapes_into_exports_and_listings() {
     let s = sandbox();
     for q in HOSTILE {
-        s.run(["ask", "--as", "stranger@example.net", q]).assert_success();
+        s.run(["ask", "--as", "stranger@example.net", "--", q]).assert_success();
     }
     s.run(["ask", "--as", "A.Shah@oakfield.example", HOSTILE[0]])
         .assert_success();
@@ -319,7 +319,7 @@ fn body(response: &str) -> &str {
 fn the_dashboard_exports_safely_records_everything_and_searches_what_it_shows() {
     let s = sandbox();
     for q in HOSTILE {
-        s.run(["ask", "--as", "stranger@example.net", q]).assert_success();
+        s.run(["ask", "--as", "stranger@example.net", "--", q]).assert_success();
     }
     s.run(["ask", "Can I use WhatsApp to message parents?"])
         .assert_success();
@@ -576,7 +576,7 @@ fn cutting_the_log_back_is_caught_by_a_head_kept_earlier() {
     );
     assert!(conn.execute(&rewind, []).is_err());
     conn.execute_batch(&format!(
-        "DROP TRIGGER audit_events_no_delete; DROP TRIGGER audit_head_forward;
+        "PRAGMA foreign_keys = OFF; DROP TRIGGER audit_events_no_delete; DROP TRIGGER audit_head_forward;
          DELETE FROM audit_events WHERE id >= {kept_id}; {rewind};"
     ))
     .unwrap();
