@@ -537,10 +537,12 @@ impl Store {
                      (redaction is only for questions older than the retention period)"
                         .to_owned(),
                 )
-            } else if let Some(why) = redactions.invalid.iter().find(|(r, _)| *r == id).map(|(_, why)| why) {
-                Some(why.clone())
             } else {
-                None
+                redactions
+                    .invalid
+                    .iter()
+                    .find(|(r, _)| *r == id)
+                    .map(|(_, why)| why.clone())
             };
             if let Some(p) = problem {
                 broken = Some((id, p));
