@@ -93,7 +93,12 @@ pub fn run(rows: usize, requests: usize, json: bool) -> Result<()> {
         .tempdir()?;
     let store = Store::open(&dir.path().join("audit.sqlite3"))?;
     fill(&store, rows)?;
-    let user = store.add_user("bench", "esafety-lead", None, "a long bench password")?;
+    let user = store.add_user(
+        "bench",
+        crate::store::users::Role::EsafetyLead,
+        None,
+        "a long bench password",
+    )?;
     let cookie = store.create_session(&user)?;
     let policy = policy_from_bytes("bench", "bench.txt", POLICY.as_bytes(), None)?;
     let (engine, _) = Engine::new(

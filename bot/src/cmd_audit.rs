@@ -68,7 +68,8 @@ pub struct FilterArgs {
     #[arg(long)]
     unanswered: bool,
     /// Only these kinds of event (answered, declined, refused, policy-version,
-    /// ignored, sent, reviewed, signed-in, exported, redacted), comma-separated.
+    /// ignored, sent, reviewed, signed-in, login-failed, exported, redacted),
+    /// comma-separated.
     #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
     kind: Vec<Kind>,
     #[arg(long)]

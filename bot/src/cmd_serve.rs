@@ -29,7 +29,11 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
     );
     let service = Arc::new(service);
     let schools = config.schools.iter().map(|s| (s.id.clone(), s.name.clone())).collect();
-    let state = Arc::new(AppState::new(service.clone(), schools, config.dashboard.secure_cookies));
+    let state = Arc::new(AppState::new(
+        service.clone(),
+        schools,
+        config.dashboard.secure_cookies(),
+    ));
     let addr = bind.unwrap_or(&config.dashboard.bind).to_owned();
     let retention_days = config.retention_days;
     let matrix_config = config.matrix.clone();

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::AppState;
 use crate::service::{Exchange, PolicyStatus};
 use crate::store::audit::{ClauseCount, Event, Verification};
-use crate::store::users::Session;
+use crate::store::users::{self, Session};
 use crate::store::versions::VersionInfo;
 use policybot_index::Policy;
 use policybot_index::diff::{Change, PolicyDiff, WordChange};
@@ -65,15 +65,26 @@ fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
     }
 }
 
-pub fn login(error: Option<&str>) -> Markup {
+/// The Content-Security-Policy source for the one stylesheet, inline in
+/// every page: `sha256-` and the base64 of its SHA-256.
+pub fn style_hash() -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(STYLE.as_bytes());
+    format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(digest))
+}
+
+/// The sign-in form; `token` is the pre-session CSRF token its cookie holds.
+pub fn login(token: &str, error: Option<&str>) -> Markup {
     layout(
         "Sign in",
         None,
         html! {
             @if let Some(e) = error { p.bad { (e) } }
             form method="post" action="/login" {
-                p { label { "Name " input name="name" autocomplete="username" required; } }
-                p { label { "Password " input name="password" type="password" autocomplete="current-password" required; } }
+                input type="hidden" name="csrf" value=(token);
+                p { label { "Name " input name="name" autocomplete="username" maxlength=(users::MAX_NAME_CHARS) required; } }
+                p { label { "Password " input name="password" type="password" autocomplete="current-password" maxlength=(users::MAX_PASSWORD_BYTES) required; } }
                 button type="submit" { "Sign in" }
             }
         },

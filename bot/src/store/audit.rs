@@ -46,8 +46,11 @@ pub enum Kind {
     Redacted,
     /// The e-safety lead reviewed an answer (correct / wrong / covered / policy gap).
     Reviewed,
-    /// Someone signed in to the dashboard, or failed to.
+    /// Someone signed in to the dashboard.
     SignedIn,
+    /// Failed dashboard sign-ins from one client in one minute, counted
+    /// (`dashboard::signin`): strangers can add only so much to the log.
+    LoginFailed,
     /// A mail the bot did not answer as a question (an auto-reply, a list,
     /// a spoof, a mail too large…), with the reason.
     Ignored,
@@ -73,6 +76,7 @@ impl Kind {
         Kind::Redacted,
         Kind::Reviewed,
         Kind::SignedIn,
+        Kind::LoginFailed,
         Kind::Ignored,
         Kind::Sent,
         Kind::PolicyVersion,
@@ -94,6 +98,7 @@ impl Kind {
             Kind::Redacted => "redacted",
             Kind::Reviewed => "reviewed",
             Kind::SignedIn => "signed-in",
+            Kind::LoginFailed => "login-failed",
             Kind::Ignored => "ignored",
             Kind::Sent => "sent",
             Kind::PolicyVersion => "policy-version",
