@@ -68,7 +68,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Answered,
         Kind::Declined,
         Kind::Refused,
