@@ -539,6 +539,10 @@ fn a_question_erased_without_redaction_and_a_dropped_guard_are_caught() {
     assert_eq!(v["broken"][0], id, "the erased question stays on the record: {v}");
     let events = s.run(["audit", "list", "--kind", "guards-restored", "--json"]).json();
     assert_eq!(events.as_array().unwrap().len(), 1, "{events}");
+    // Guards back, the chain still broken: still no service on it.
+    let refused = serve_refuses(&s);
+    assert!(refused.contains(&format!("BROKEN at event {id}")), "{refused}");
+    assert!(refused.contains("restore it from a backup"), "{refused}");
 }
 
 #[test]
