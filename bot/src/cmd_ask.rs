@@ -45,6 +45,10 @@ pub fn run(config: &Config, question: &str, school: Option<&str>, asker: Option<
         };
         out["event"] = json!(exchange.event);
         out["outcome"] = json!(exchange.kind);
+        out["empty"] = json!(exchange.empty);
+        if let Some(chars) = exchange.cut {
+            out["cut"] = json!({ "chars": chars, "kept": policybot_index::engine::MAX_QUESTION_CHARS });
+        }
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("{}", exchange.reply);

@@ -427,6 +427,7 @@ fn an_emoji_only_question_is_recorded_and_the_cli_says_so() {
         "{run}"
     );
     assert_eq!(reply["event"], events[1]["id"], "{reply}");
+    assert_eq!(reply["empty"], true, "{reply}");
     assert_eq!(events[0]["kind"], "declined");
     assert_eq!(events[0]["question"], "👍🎉");
     assert_eq!(events[0]["payload"]["empty"], true);
