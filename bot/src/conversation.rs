@@ -253,9 +253,13 @@ pub fn respond(
                 clause: answer.citations.first().map(|c| c.clause_id.clone()),
             };
             store.remember_conversation(channel.as_str(), key, sender, &remembered)?;
+            let mut html = policybot_index::render::html(answer);
+            if let Some(note) = exchange.cut_note() {
+                html.push_str(&format!("<p>{}</p>", policybot_index::render::escape(&note)));
+            }
             Reply {
                 plain: exchange.reply.clone(),
-                html: policybot_index::render::html(answer),
+                html,
             }
         }
         None => Reply::text(exchange.reply),

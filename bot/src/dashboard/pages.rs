@@ -111,6 +111,18 @@ fn school_filter(state: &AppState, session: &Session, current: Option<&str>, sea
     }
 }
 
+/// Says so under a question that was cut to what the engine reads.
+fn cut_mark(e: &Event) -> Markup {
+    html! {
+        @if let Some(chars) = e.payload["cut"]["chars"].as_u64() {
+            br; span.muted {
+                "(cut: the first " (policybot_index::engine::MAX_QUESTION_CHARS) " of " (chars) " characters were read and recorded)"
+            }
+        }
+        @if e.payload["empty"] == true { span.muted { "(empty: nothing to answer)" } }
+    }
+}
+
 fn verdict_of(e: &Event) -> &str {
     match e.kind.as_str() {
         "refused" => "refused",
@@ -167,7 +179,7 @@ pub fn recent(
                         td { (e.id) }
                         td.muted { (e.at.get(..16).unwrap_or(&e.at)) }
                         td { (e.asker) br; span.muted { (e.school) " · " (e.channel) } }
-                        td { (e.question.as_deref().unwrap_or("[redacted]")) }
+                        td { (e.question.as_deref().unwrap_or("[redacted]")) (cut_mark(e)) }
                         td { span class={ "verdict " (verdict_of(e)) } { (verdict_of(e)) } }
                         td { blockquote { (e.payload["reply"].as_str().unwrap_or("")) } }
                         td {
@@ -206,7 +218,7 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
                         tr {
                             td { (e.id) }
                             td.muted { (e.at.get(..16).unwrap_or(&e.at)) br; (e.school) }
-                            td { (e.question.as_deref().unwrap_or("[redacted]")) }
+                            td { (e.question.as_deref().unwrap_or("[redacted]")) (cut_mark(e)) }
                             td {
                                 (review_mark(reviews, e.id)) br;
                                 (review_form(session, e.id, "unanswered", &[("covered", "Covered by clause"), ("gap", "Policy gap")], true))
@@ -430,9 +442,16 @@ pub fn audit(session: &Session, v: &Verification, age: std::time::Duration, unan
                 None => p.ok { "Chain intact: " (v.events) " events, none edited, inserted or deleted." },
                 Some((id, why)) => p.bad { "Chain BROKEN at event " (id) ": " (why) }
             }
+            @for g in &v.guards {
+                p.bad { "Guard trigger " (g) ": run " code { "policybot audit guard" } "." }
+            }
+            p { "Head of the log: " code { (v.head) } }
             p.muted {
                 "Checked " (age.as_secs()) " s ago. Every event carries the SHA-256 of the event before it; "
-                code { "policybot audit verify" } " checks the same from the command line."
+                code { "policybot audit verify" } " checks the same from the command line. "
+                "The head (last event and its hash) is also in every digest mail and export: "
+                code { "policybot audit verify --head ID:HASH" } " with a head written down earlier shows the log still holds it, "
+                "so deleting the newest events is caught by anyone who kept an older one."
             }
             @if !unanswered_mail.is_empty() {
                 h2 { "Mail not answered" }
@@ -472,7 +491,15 @@ pub fn ask(state: &AppState, session: &Session, result: Option<(&str, &Exchange)
             @if let Some((question, x)) = result {
                 h2 { "“" (question) "”" }
                 blockquote { (x.reply) }
-                p.muted { "Recorded as audit event " (x.event.map(|e| e.to_string()).unwrap_or_default()) "." }
+                p.muted {
+                    "Recorded as audit event " (x.event)
+                    @if x.empty { ", as an empty question (nothing to answer)" }
+                    "."
+                    @if let Some(chars) = x.cut {
+                        " The question was " (chars) " characters long: only the first "
+                        (policybot_index::engine::MAX_QUESTION_CHARS) " were read and recorded."
+                    }
+                }
             }
         },
     )

@@ -33,6 +33,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/009_campaign_slots.sql")),
         M::up(include_str!("migrations/010_nudge_lookups.sql")),
         M::up(include_str!("migrations/011_conversation_sender.sql")),
+        M::up(audit::GUARDS_SQL),
     ])
 }
 
@@ -54,8 +55,8 @@ impl Store {
         Ok(Store { conn: Mutex::new(conn) })
     }
 
-    /// A store in memory, for tests.
-    #[cfg(test)]
+    /// A store in memory (for tests, and the reference schema the guards
+    /// are compared with).
     pub fn in_memory() -> Result<Store> {
         let mut conn = Connection::open_in_memory()?;
         Self::configure(&mut conn)?;
