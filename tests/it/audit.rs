@@ -16,6 +16,19 @@ fn sandbox() -> Sandbox {
     s
 }
 
+/// A sandbox whose log holds three answered questions.
+fn sandbox_with_three_questions() -> Sandbox {
+    let s = sandbox();
+    for q in [
+        "Can I share my password?",
+        "Can I use a memory stick?",
+        "Can I post photos of pupils?",
+    ] {
+        s.run(["ask", q]).assert_success();
+    }
+    s
+}
+
 #[test]
 fn every_question_is_recorded_with_what_was_cited() {
     let s = sandbox();
@@ -67,14 +80,7 @@ fn unknown_askers_are_told_and_recorded() {
 
 #[test]
 fn tampering_is_named_by_verify() {
-    let s = sandbox();
-    for q in [
-        "Can I share my password?",
-        "Can I use a memory stick?",
-        "Can I post photos of pupils?",
-    ] {
-        s.run(["ask", q]).assert_success();
-    }
+    let s = sandbox_with_three_questions();
     s.run(["audit", "verify"]).assert_success();
     let conn = rusqlite::Connection::open(s.store_path()).unwrap();
     // The database refuses edits and deletions outright…
@@ -494,14 +500,7 @@ fn serve_refuses(s: &Sandbox) -> String {
 
 #[test]
 fn a_question_erased_without_redaction_and_a_dropped_guard_are_caught() {
-    let s = sandbox();
-    for q in [
-        "Can I share my password?",
-        "Can I use a memory stick?",
-        "Can I post photos of pupils?",
-    ] {
-        s.run(["ask", q]).assert_success();
-    }
+    let s = sandbox_with_three_questions();
     let asked = s.run(["audit", "list", "--kind", "answered,declined", "--json"]).json();
     let id = asked[1]["id"].as_i64().unwrap();
     let conn = rusqlite::Connection::open(s.store_path()).unwrap();

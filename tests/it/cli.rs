@@ -204,25 +204,9 @@ fn clauses_json_gives_id_modality_and_heading_path() {
     }
 }
 
-/// `policybot user add ARGS…` with `password` and a newline on standard
-/// input: (success, stdout, stderr).
+/// `policybot user add ARGS…`: (success, stdout, stderr).
 fn user_add(s: &Sandbox, args: &[&str], password: &str) -> (bool, String, String) {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_policybot"))
-        .args(["--config", s.config_path().to_str().unwrap(), "user", "add"])
-        .args(args)
-        .current_dir(s.path())
-        .env_remove("POLICYBOT_CONFIG")
-        .env_remove("POLICYBOT_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting policybot user add");
-    // The child may have exited without reading: that is what is tested.
-    let _ = writeln!(child.stdin.take().unwrap(), "{password}");
-    let out = child.wait_with_output().unwrap();
+    let out = s.user_add(args, password);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -293,13 +293,13 @@ impl Sandbox {
         self.path().join("store.sqlite3")
     }
 
-    /// A dashboard account, made with `policybot user add` (password on
-    /// standard input).
-    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+    /// `policybot user add ARGS…` with `password` and a newline on standard
+    /// input. The child may exit without reading it (a refused name or role).
+    pub fn user_add(&self, args: &[&str], password: &str) -> std::process::Output {
         use std::io::Write;
         let mut child = Command::new(BIN)
-            .args(["--config", self.config_path().to_str().unwrap()])
-            .args(["user", "add", name, "--role", role])
+            .args(["--config", self.config_path().to_str().unwrap(), "user", "add"])
+            .args(args)
             .current_dir(self.path())
             .env_remove("POLICYBOT_CONFIG")
             .env_remove("POLICYBOT_LOG")
@@ -308,8 +308,14 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .spawn()
             .expect("starting policybot user add");
-        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-        let out = child.wait_with_output().unwrap();
+        let _ = writeln!(child.stdin.take().unwrap(), "{password}");
+        child.wait_with_output().unwrap()
+    }
+
+    /// A dashboard account, made with `policybot user add` (password on
+    /// standard input).
+    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+        let out = self.user_add(&[name, "--role", role], password);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success() && stdout.starts_with(&format!("added {name} ({role}")),
