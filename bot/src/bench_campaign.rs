@@ -69,6 +69,17 @@ pub fn run(config: &Config, json: bool) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        // The README's table row these figures back, to paste as printed
+        // (the first column says the channel and staff count; the script
+        // prints the delivery check for the last one).
+        println!("README row:");
+        println!(
+            "| {} staff | {:.0} ms | {:.1} s, {:.1} nudges/s | (the script's delivery line) |",
+            report["staff"],
+            planning.as_secs_f64() * 1000.0,
+            sent_in.as_secs_f64(),
+            report["nudges_per_s"].as_f64().unwrap_or_default()
+        );
     }
     Ok(())
 }

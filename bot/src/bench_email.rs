@@ -130,6 +130,16 @@ async fn measure(target: &Target, questions: usize, json: bool) -> Result<()> {
         );
         let verdict = if ms("p95_ms") <= TARGET_P95_MS { "met" } else { "MISSED" };
         println!("  target: p95 ≤ {TARGET_P95_MS} ms: {verdict}");
+        // The README's table row these figures back, to paste as printed.
+        println!("README row:");
+        println!(
+            "| delivery to reply: the SMTP server accepts the question → the reply is in the member of staff's inbox (seen by IDLE) | p50 {:.0} ms, p95 {:.0} ms, p99 {:.0} ms, max {:.0} ms | p95 ≤ {} s |",
+            ms("p50_ms"),
+            ms("p95_ms"),
+            ms("p99_ms"),
+            ms("max_ms"),
+            TARGET_P95_MS / 1000.0
+        );
     }
     Ok(())
 }

@@ -47,6 +47,17 @@ pub fn run(files: &[PathBuf], rounds: usize, json: bool) -> Result<()> {
                 rounds
             );
         }
+        // The README's table rows these figures back, to paste as printed
+        // (the first column names the file: edit it to say what it is).
+        println!("README rows:");
+        for r in &results {
+            println!(
+                "| {} | {:.0} kB | {:.0} ms |",
+                r["file"].as_str().unwrap_or_default(),
+                r["bytes"].as_f64().unwrap_or_default() / 1000.0,
+                r["import"]["p50_ms"].as_f64().unwrap_or_default()
+            );
+        }
     }
     Ok(())
 }

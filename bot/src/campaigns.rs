@@ -177,7 +177,9 @@ pub struct Escalation {
 }
 
 /// The digest as plain text: per live policy version, how many have
-/// acknowledged, who has not, and who is escalated; with the escalations.
+/// acknowledged, who has not, and who is escalated; with the escalations;
+/// and the audit log's state and head, so every digest in the e-safety
+/// lead's mailbox anchors the log outside the database.
 pub fn digest(config: &Config, service: &Service) -> Result<(String, Vec<Escalation>)> {
     let escalate_after = config.acknowledgements.escalate_after.max(1) as usize;
     let mut out = String::new();
@@ -224,8 +226,31 @@ pub fn digest(config: &Config, service: &Service) -> Result<(String, Vec<Escalat
         for e in &escalated {
             writeln!(out, "  - {}", e.line)?;
         }
+        out.push('\n');
     }
+    out.push_str(&audit_anchor(service)?);
     Ok((out, escalated))
+}
+
+/// The digest's paragraph on the audit log: whether it verifies, and its
+/// head, to keep.
+fn audit_anchor(service: &Service) -> Result<String> {
+    let v = service.store().verify()?;
+    let mut out = String::new();
+    if v.ok() {
+        writeln!(out, "Audit log: intact, {} events.", v.events)?;
+    } else {
+        writeln!(out, "Audit log: PROBLEMS FOUND — run `policybot audit verify`:")?;
+        for p in v.problems() {
+            writeln!(out, "  - {p}")?;
+        }
+    }
+    writeln!(
+        out,
+        "Audit log head: {} — keep this mail: `policybot audit verify --head {}` shows later whether the log still holds every event up to this one.",
+        v.head, v.head
+    )?;
+    Ok(out)
 }
 
 /// Mails the digest to `digest_to` (and each line manager their people),

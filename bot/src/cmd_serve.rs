@@ -14,6 +14,7 @@ use crate::load;
 use crate::{campaigns, email, matrix, nudge, watch};
 
 pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
+    refuse_an_unguarded_log(config)?;
     let (service, status, report) = load::service(config)?;
     for problem in status.problems() {
         tracing::warn!("{problem}");
@@ -28,7 +29,11 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
     );
     let service = Arc::new(service);
     let schools = config.schools.iter().map(|s| (s.id.clone(), s.name.clone())).collect();
-    let state = Arc::new(AppState::new(service.clone(), schools, config.dashboard.secure_cookies));
+    let state = Arc::new(AppState::new(
+        service.clone(),
+        schools,
+        config.dashboard.secure_cookies(),
+    ));
     let addr = bind.unwrap_or(&config.dashboard.bind).to_owned();
     let retention_days = config.retention_days;
     let matrix_config = config.matrix.clone();
@@ -93,17 +98,43 @@ pub fn run(config: &Config, bind: Option<&str>) -> Result<()> {
     })
 }
 
+/// The service records every question it answers in the audit log, so it
+/// does not start on a log whose guard triggers are gone or whose chain is
+/// broken: answering on would add to a record nobody can trust, and keep
+/// quiet about it. The message names the problem and what to do (restore
+/// the guards with `audit guard`; for an altered chain, keep the file as
+/// evidence and restore a backup). Checked before the policies are read,
+/// which may record new versions.
+fn refuse_an_unguarded_log(config: &Config) -> Result<()> {
+    let store = crate::store::Store::open(&config.store)?;
+    let started = std::time::Instant::now();
+    let v = store.verify()?;
+    tracing::info!(
+        events = v.events,
+        ms = started.elapsed().as_millis() as u64,
+        head = %v.head,
+        "audit log verified"
+    );
+    if !v.ok() {
+        anyhow::bail!(
+            "not starting: the audit log at {} cannot be trusted:\n{}",
+            config.store.display(),
+            crate::cmd_audit::verification_text(&v)
+        );
+    }
+    Ok(())
+}
+
 /// Redacts questions older than the retention period, now and every day.
 async fn apply_retention_daily(state: Arc<AppState>, days: u32) {
     let mut every_day = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
     loop {
         every_day.tick().await;
         let state = state.clone();
-        let cutoff = crate::store::audit::retention_cutoff(days);
-        let done = tokio::task::spawn_blocking(move || state.service.store().redact_before(&cutoff)).await;
+        let done = tokio::task::spawn_blocking(move || state.service.store().redact_older_than(days)).await;
         match done {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(redacted = n, days, "retention applied"),
+            Ok(Ok((0, _))) => {}
+            Ok(Ok((n, _))) => tracing::info!(redacted = n, days, "retention applied"),
             Ok(Err(e)) => tracing::error!("retention: {e:#}"),
             Err(e) => tracing::error!("retention: {e}"),
         }

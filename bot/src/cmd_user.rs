@@ -7,8 +7,12 @@ use anyhow::{Context, Result, bail};
 
 use crate::config::Config;
 use crate::store::Store;
+use crate::store::users::{self, Role};
 
-pub fn add(config: &Config, name: &str, role: &str, school: Option<&str>) -> Result<()> {
+pub fn add(config: &Config, name: &str, role: Role, school: Option<&str>) -> Result<()> {
+    // Everything on the command line is checked before the password is
+    // asked for (clap has checked the role).
+    users::check_name(name).with_context(|| format!("user name {name:?}"))?;
     if let Some(s) = school {
         config.school(Some(s))?;
     }

@@ -47,8 +47,9 @@ pub struct Dashboard {
     /// Loopback unless configured otherwise: put a TLS proxy in front to
     /// serve it beyond this machine.
     pub bind: String,
-    /// Mark the session cookie `Secure` (set when a TLS proxy serves it).
-    pub secure_cookies: bool,
+    /// Mark the cookies `Secure` (sent over HTTPS only). Unset: whether
+    /// `public_url` is https, as it is when a TLS proxy serves the dashboard.
+    pub secure_cookies: Option<bool>,
     /// The dashboard's address as staff reach it, for the acknowledgement
     /// links in nudges (default: http:// and `bind`).
     pub public_url: Option<String>,
@@ -62,13 +63,26 @@ impl Dashboard {
             None => format!("http://{}", self.bind),
         }
     }
+
+    /// Whether cookies carry `Secure`: as configured, else when staff reach
+    /// the dashboard over https (a browser then only sends them back over
+    /// TLS, never in clear on a network hop).
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies.unwrap_or_else(|| {
+            self.public_url.as_deref().is_some_and(|u| {
+                u.trim_start()
+                    .get(..8)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+            })
+        })
+    }
 }
 
 impl Default for Dashboard {
     fn default() -> Self {
         Dashboard {
             bind: "127.0.0.1:8080".into(),
-            secure_cookies: false,
+            secure_cookies: None,
             public_url: None,
         }
     }
@@ -588,5 +602,25 @@ mod tests {
         );
         std::fs::write(dir.path().join("words.toml"), "[[group]]\nterms = [\"a\", \"b\"]\n").unwrap();
         Config::load(&path).unwrap().thesaurus().unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dashboard(toml: &str) -> Dashboard {
+        toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn cookies_are_secure_when_staff_reach_the_dashboard_over_https() {
+        assert!(!dashboard("").secure_cookies());
+        assert!(!dashboard("public_url = \"http://dash.example\"").secure_cookies());
+        assert!(dashboard("public_url = \"https://dash.example\"").secure_cookies());
+        assert!(dashboard("public_url = \"HTTPS://dash.example/\"").secure_cookies());
+        // Said outright, either way, it wins.
+        assert!(!dashboard("public_url = \"https://dash.example\"\nsecure_cookies = false").secure_cookies());
+        assert!(dashboard("secure_cookies = true").secure_cookies());
     }
 }

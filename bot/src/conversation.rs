@@ -2,7 +2,8 @@
 //! the reply: the part every chat-like channel (Matrix, email) shares. A
 //! channel finds the message's text, its sender and its conversation; this
 //! decides between a command and a question, reads a follow-up with the
-//! question before it, asks the service, and renders the reply.
+//! question its sender asked before it in that conversation, asks the
+//! service, and renders the reply.
 //!
 //! Everything here is synchronous (the store and the audit writer block), so
 //! channels call [`respond`] from `spawn_blocking`.
@@ -204,6 +205,12 @@ pub fn in_context(question: &str, previous: Option<&str>) -> InContext {
 /// (and recorded) by the service; commands are not questions and are not
 /// recorded. Someone not on the staff list gets the service's refusal. A
 /// thank-you gets no reply (`None`).
+///
+/// The context a follow-up is read with (and `source`'s clause) is the
+/// sender's own in that conversation: a colleague writing in someone else's
+/// thread starts their own, so nobody is answered about, or recorded as
+/// asking, someone else's question. `source` alone in a thread where they
+/// asked nothing yet means the clause cited last in it.
 pub fn respond(
     service: &Service,
     who: &Who<'_>,
@@ -213,7 +220,8 @@ pub fn respond(
     text: &str,
 ) -> Result<Option<Reply>> {
     let store = service.store();
-    let conversation = store.conversation(channel.as_str(), key)?;
+    let sender = sender(who);
+    let conversation = store.conversation(channel.as_str(), key, sender)?;
     let school = service.school_of(who);
     let request = match school {
         Some(_) => request(text),
@@ -224,7 +232,13 @@ pub fn respond(
         (Request::Thanks, _) => return Ok(None),
         (Request::Policies, Some(school)) => return Ok(Some(commands::policies(&service.engine(), school))),
         (Request::Source(id), Some(school)) => {
-            let id = id.or_else(|| conversation.as_ref().and_then(|c| c.clause.clone()));
+            // The clause of the sender's own last answer here, else the one
+            // cited last in the thread (what a colleague sees above).
+            let id = match (id, &conversation) {
+                (Some(id), _) => Some(id),
+                (None, Some(own)) => own.clause.clone(),
+                (None, None) => store.last_cited_in(channel.as_str(), key)?,
+            };
             return Ok(Some(commands::source(&service.engine(), school, id.as_deref())));
         }
         (Request::Question(question), _) => question,
@@ -238,14 +252,27 @@ pub fn respond(
                 question: read.topic,
                 clause: answer.citations.first().map(|c| c.clause_id.clone()),
             };
-            store.remember_conversation(channel.as_str(), key, &remembered)?;
+            store.remember_conversation(channel.as_str(), key, sender, &remembered)?;
+            let mut html = policybot_index::render::html(answer);
+            if let Some(note) = exchange.cut_note() {
+                html.push_str(&format!("<p>{}</p>", policybot_index::render::escape(&note)));
+            }
             Reply {
                 plain: exchange.reply.clone(),
-                html: policybot_index::render::html(answer),
+                html,
             }
         }
         None => Reply::text(exchange.reply),
     }))
+}
+
+/// Whose a conversation's context is: the sender as the channel knows them.
+fn sender<'a>(who: &Who<'a>) -> &'a str {
+    match who {
+        Who::Email(address) => address,
+        Who::Matrix(user) => user,
+        Who::Local { asker, .. } => asker,
+    }
 }
 
 #[cfg(test)]
@@ -289,6 +316,45 @@ mod tests {
         ] {
             assert!(matches!(request(question), Request::Question(_)), "{question}");
         }
+    }
+
+    #[test]
+    fn a_follow_up_is_read_with_its_own_sender_s_question_only() {
+        let service = crate::service::tests::service();
+        let (alice, bob) = (
+            Who::Local {
+                school: "oakfield",
+                asker: "alice",
+            },
+            Who::Local {
+                school: "oakfield",
+                asker: "bob",
+            },
+        );
+        let ask = |who: &Who<'_>, reference: &str, text: &str| {
+            respond(&service, who, Channel::Email, reference, "<root@x>", text).unwrap();
+            let event = service.store().exchange_for("email", reference).unwrap().unwrap();
+            (event.asker, event.question.unwrap_or_default())
+        };
+        let first = "Can I use my personal email address to contact parents?";
+        assert_eq!(ask(&alice, "<1@x>", first), ("alice".into(), first.into()));
+        // A colleague in the same thread: their follow-up is theirs alone.
+        let theirs = "what about on my own iPad?";
+        assert_eq!(ask(&bob, "<2@x>", theirs), ("bob".into(), theirs.into()));
+        // `source` from someone who asked nothing in the thread: the clause
+        // cited last in it.
+        let carol = Who::Local {
+            school: "oakfield",
+            asker: "carol",
+        };
+        let source = respond(&service, &carol, Channel::Email, "<s@x>", "<root@x>", "source").unwrap();
+        assert!(source.unwrap().plain.contains("Use personal email"));
+        // The first asker's follow-up still leans on their own question.
+        let (asker, question) = ask(&alice, "<3@x>", "what about from home?");
+        assert_eq!(
+            (asker.as_str(), question.as_str()),
+            ("alice", format!("{first} what about from home?").as_str())
+        );
     }
 
     #[test]

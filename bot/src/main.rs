@@ -12,9 +12,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use policybot::{
-    backoff, bench, bench_audit, bench_campaign, bench_dashboard, bench_email, bench_import, bench_matrix, campaigns,
-    cmd_ask, cmd_audit, cmd_clauses, cmd_index, cmd_nudge, cmd_policy, cmd_serve, cmd_user, commands, config,
-    conversation, dashboard, directory, email, eval, failpoint, load, matrix, nudge, schedule, service, store, watch,
+    bench, bench_audit, bench_campaign, bench_dashboard, bench_email, bench_import, bench_matrix, cmd_ask, cmd_audit,
+    cmd_clauses, cmd_index, cmd_nudge, cmd_policy, cmd_serve, cmd_user, config, eval,
 };
 
 #[derive(Parser)]
@@ -36,9 +35,8 @@ enum UserCommand {
     /// Add a dashboard user; the password is read from standard input.
     Add {
         name: String,
-        /// esafety-lead, head or inspector.
-        #[arg(long)]
-        role: String,
+        #[arg(long, value_enum)]
+        role: policybot::store::users::Role,
         /// Limit the user to one school (default: every school).
         #[arg(long)]
         school: Option<String>,
@@ -339,7 +337,7 @@ fn run() -> Result<()> {
         Command::Serve { bind } => cmd_serve::run(&load_config(cli.config)?, bind.as_deref()),
         Command::User {
             command: UserCommand::Add { name, role, school },
-        } => cmd_user::add(&load_config(cli.config)?, &name, &role, school.as_deref()),
+        } => cmd_user::add(&load_config(cli.config)?, &name, role, school.as_deref()),
         Command::Staff { json } => {
             let directory = load_config(cli.config)?.directory()?;
             if json {

@@ -4,7 +4,10 @@
 //! policies only, records the exchange in the audit log before replying, and
 //! refuses (politely, and on the record) anyone who is not on the staff list.
 
+use std::borrow::Cow;
+
 use anyhow::Result;
+use policybot_index::engine::MAX_QUESTION_CHARS;
 use policybot_index::{Answer, AnswerError, Asker, Engine};
 use serde::Serialize;
 use serde_json::json;
@@ -53,14 +56,62 @@ pub enum Who<'a> {
 /// What happened to one question.
 #[derive(Debug, Clone, Serialize)]
 pub struct Exchange {
-    /// The audit event recording it (`None` for an empty message, which is
-    /// not a question and is not recorded).
-    pub event: Option<i64>,
+    /// The audit event recording it. Every message that reaches the
+    /// service is recorded, an empty one too (as declined, `empty`).
+    pub event: i64,
     pub kind: &'static str,
     /// What to send back.
     pub reply: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer: Option<Answer>,
+    /// Nothing to answer: no letters or digits (blank, emoji only).
+    pub empty: bool,
+    /// The question was this many characters long and only the first
+    /// [`MAX_QUESTION_CHARS`] were read and recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cut: Option<usize>,
+}
+
+impl Exchange {
+    /// What the reply says about a question that was cut, for channels that
+    /// build their own formatted reply from the answer.
+    pub fn cut_note(&self) -> Option<String> {
+        self.cut.map(cut_note)
+    }
+}
+
+/// The note added to the reply to a question that was cut.
+fn cut_note(chars: usize) -> String {
+    format!("(Your message was {chars} characters long: I read, and recorded, only the first {MAX_QUESTION_CHARS}.)")
+}
+
+fn with_cut_note(reply: &str, cut: Option<usize>) -> String {
+    match cut {
+        Some(chars) => format!("{reply}\n\n{}", cut_note(chars)),
+        None => reply.to_owned(),
+    }
+}
+
+/// A question as it is answered and recorded: NUL characters removed (they
+/// come only from broken or hostile senders, and cut text short in SQLite's
+/// string functions), and no more than the engine reads, so a megabyte
+/// pasted by a stranger is not stored whole. With the length before the
+/// cut, if it was cut.
+fn intake(question: &str) -> (Cow<'_, str>, Option<usize>) {
+    let question: Cow<'_, str> = if question.contains('\0') {
+        Cow::Owned(question.replace('\0', ""))
+    } else {
+        Cow::Borrowed(question)
+    };
+    let trimmed = question.trim();
+    // The engine trims, then reads the first MAX_QUESTION_CHARS characters.
+    match trimmed.char_indices().nth(MAX_QUESTION_CHARS) {
+        None => (question, None),
+        Some((end, _)) => {
+            let chars = trimmed.chars().count();
+            (Cow::Owned(trimmed[..end].to_owned()), Some(chars))
+        }
+    }
 }
 
 pub struct Service {
@@ -138,6 +189,9 @@ impl Service {
         if let Some(prior) = self.store.exchange_for(channel.as_str(), reference)? {
             return Ok(self.recorded_exchange(prior));
         }
+        let (question, cut) = intake(question);
+        let question = question.as_ref();
+        let cut_payload = cut.map(|chars| json!({ "chars": chars, "kept": MAX_QUESTION_CHARS }));
         let (asker, school) = match who {
             Who::Local { school, asker } => ((*asker).to_owned(), Some((*school).to_owned())),
             Who::Email(address) => self.known(self.directory.by_email(address), address),
@@ -152,13 +206,15 @@ impl Service {
                 channel,
                 reference,
                 Some(question),
-                json!({ "reply": reply }),
+                json!({ "reply": reply, "cut": cut_payload }),
             )?;
             return Ok(Exchange {
-                event: Some(event),
+                event,
                 kind: Kind::Refused.as_str(),
                 reply,
                 answer: None,
+                empty: false,
+                cut,
             });
         };
         let answer = match self.engine().answer(
@@ -170,11 +226,25 @@ impl Service {
         ) {
             Ok(answer) => answer,
             Err(AnswerError::EmptyQuestion) => {
+                // Recorded all the same: the log holds every message that
+                // reached the bot, and the asker is told which event it is.
+                let reply = EMPTY_QUESTION.to_owned();
+                let event = self.record(
+                    Kind::Declined,
+                    &school,
+                    &asker,
+                    channel,
+                    reference,
+                    Some(question),
+                    json!({ "verdict": "none", "empty": true, "citations": [], "reply": reply, "cut": cut_payload }),
+                )?;
                 return Ok(Exchange {
-                    event: None,
-                    kind: "empty",
-                    reply: EMPTY_QUESTION.to_owned(),
+                    event,
+                    kind: Kind::Declined.as_str(),
+                    reply,
                     answer: None,
+                    empty: true,
+                    cut,
                 });
             }
             Err(e) => return Err(e.into()),
@@ -196,14 +266,17 @@ impl Service {
                 "number": c.clause_number,
             })).collect::<Vec<_>>(),
             "nearest_section": answer.nearest_section,
-            "reply": answer.reply,
+            "reply": with_cut_note(&answer.reply, cut),
+            "cut": cut_payload,
         });
         let event = self.record(kind, &school, &asker, channel, reference, Some(question), payload)?;
         Ok(Exchange {
-            event: Some(event),
+            event,
             kind: kind.as_str(),
-            reply: answer.reply.clone(),
+            reply: with_cut_note(&answer.reply, cut),
             answer: Some(answer),
+            empty: false,
+            cut,
         })
     }
 
@@ -215,6 +288,7 @@ impl Service {
             .find(|k| k.as_str() == prior.kind)
             .unwrap_or(Kind::Refused);
         let reply = prior.payload["reply"].as_str().unwrap_or_default().to_owned();
+        let cut = prior.payload["cut"]["chars"].as_u64().map(|n| n as usize);
         let answer = match (kind, prior.question.as_deref()) {
             (Kind::Answered | Kind::Declined, Some(question)) => self
                 .engine()
@@ -226,14 +300,16 @@ impl Service {
                     },
                 )
                 .ok()
-                .filter(|a| a.reply == reply),
+                .filter(|a| with_cut_note(&a.reply, cut) == reply),
             _ => None,
         };
         Exchange {
-            event: Some(prior.id),
+            event: prior.id,
             kind: kind.as_str(),
             reply,
             answer,
+            empty: prior.payload["empty"] == true,
+            cut,
         }
     }
 
@@ -418,20 +494,51 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn empty_messages_are_not_recorded() {
+    fn empty_messages_are_recorded_as_empty() {
         let s = service();
+        let local = Who::Local {
+            school: "oakfield",
+            asker: "local",
+        };
+        for (i, message) in ["   ", "", "👍🎉", "?!"].into_iter().enumerate() {
+            let x = s.answer(message, &local, Channel::Cli, "").unwrap();
+            assert_eq!(x.event, i as i64 + 1, "{message:?}");
+            assert!(x.empty);
+            assert_eq!(x.reply, EMPTY_QUESTION);
+        }
+        let events = s.store().list(&Filter::default()).unwrap();
+        assert_eq!(events.len(), 4);
+        assert!(
+            events
+                .iter()
+                .all(|e| e.kind == "declined" && e.payload["empty"] == true)
+        );
+    }
+
+    #[test]
+    fn long_questions_are_stored_as_read_and_nul_is_dropped() {
+        let s = service();
+        let who = Who::Email("alice@oakfield.example");
+        let long = format!("  Can I email parents from my personal email?{}", " é".repeat(500_000));
+        let x = s.answer(&long, &who, Channel::Email, "<long@x>").unwrap();
+        assert_eq!(x.cut, Some(long.trim().chars().count()));
+        assert!(
+            x.reply.contains("I read, and recorded, only the first 2000"),
+            "{}",
+            x.reply
+        );
+        let e = s.store().event(x.event).unwrap().unwrap();
+        assert_eq!(e.question.as_deref().unwrap().chars().count(), MAX_QUESTION_CHARS);
+        assert_eq!(e.payload["cut"]["chars"], x.cut.unwrap());
+        // Delivered again: the same exchange, the answer worked out again.
+        let again = s.answer(&long, &who, Channel::Email, "<long@x>").unwrap();
+        assert_eq!((again.event, again.cut), (x.event, x.cut));
+        assert!(again.answer.is_some());
+
         let x = s
-            .answer(
-                "   ",
-                &Who::Local {
-                    school: "oakfield",
-                    asker: "local",
-                },
-                Channel::Cli,
-                "",
-            )
+            .answer("Can I\0 use WhatsApp?", &who, Channel::Email, "<nul@x>")
             .unwrap();
-        assert_eq!(x.event, None);
-        assert_eq!(s.store().event_count().unwrap(), 0);
+        let e = s.store().event(x.event).unwrap().unwrap();
+        assert_eq!(e.question.as_deref(), Some("Can I use WhatsApp?"));
     }
 }

@@ -429,3 +429,55 @@ fn a_missing_or_malformed_thesaurus_is_refused() {
     let answer = sandbox.ask_json(PASSWORD_QUESTION);
     assert_eq!(answer["answered"], true, "{answer}");
 }
+
+/// Issue 14 item 11: a 3 MB Ask form was answered 400 "the form was
+/// incomplete". Every form too large for what it holds gets 413, saying so.
+#[test]
+fn an_oversized_dashboard_form_is_refused_as_too_large() {
+    use crate::support::{Serve, get_page, http, login_form, sign_in};
+
+    let s = Sandbox::example();
+    s.add_user("hannah", "esafety-lead", "a long test password");
+    let server = Serve::start(&s);
+    let addr = server.addr.to_string();
+    let cookie = sign_in(&addr, "hannah", "a long test password");
+    let page = get_page(&addr, &cookie, "/ask");
+    let csrf = page
+        .split_once("name=\"csrf\" value=\"")
+        .and_then(|(_, rest)| rest.split('"').next())
+        .expect("the ask form's token");
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let post = |path: &str, cookie: &str, body: &str| {
+        http(
+            &addr,
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    for (path, body) in [
+        ("/ask", format!("csrf={csrf}&school=oakfield&question={huge}")),
+        ("/review", format!("csrf={csrf}&event=1&mark=wrong&note={huge}")),
+        ("/logout", format!("csrf={csrf}&x={huge}")),
+    ] {
+        let r = post(path, &cookie, &body);
+        assert!(r.starts_with("HTTP/1.1 413"), "{path}: {}", &r[..r.len().min(600)]);
+        assert!(r.contains("too large"), "{path}: {r}");
+    }
+    let (login_cookie, token) = login_form(&addr);
+    let r = post(
+        "/login",
+        &login_cookie,
+        &format!("csrf={token}&name=hannah&password={huge}"),
+    );
+    assert!(r.starts_with("HTTP/1.1 413"), "{}", &r[..r.len().min(600)]);
+    assert!(r.contains("far too long"), "{r}");
+    // A question of a normal size still works after all that.
+    let r = post(
+        "/ask",
+        &cookie,
+        &format!("csrf={csrf}&school=oakfield&question=Can+I+share+my+password%3F"),
+    );
+    assert!(r.starts_with("HTTP/1.1 200"), "{}", &r[..r.len().min(600)]);
+}

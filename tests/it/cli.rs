@@ -251,3 +251,57 @@ fn errors_are_printed_once_without_a_backtrace() {
         assert!(!lower.contains("caused by"), "nothing else to say: {run}");
     }
 }
+
+/// `policybot user add ARGS…`: (success, stdout, stderr).
+fn user_add(s: &Sandbox, args: &[&str], password: &str) -> (bool, String, String) {
+    let out = s.user_add(args, password);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 14 item 14: `user add ''` made a user with an empty name, and an
+/// unknown role was refused only after the password had been typed.
+#[test]
+fn user_add_checks_the_name_and_role_before_asking_for_the_password() {
+    let s = Sandbox::example();
+    let long = "n".repeat(65);
+    for (name, why) in [
+        ("", "empty"),
+        ("   ", "space"),
+        (" hannah", "space"),
+        ("han\u{7}nah", "control character"),
+        ("han\nnah", "control character"),
+        (long.as_str(), "longer than 64"),
+    ] {
+        let (ok, stdout, stderr) = user_add(&s, &[name, "--role", "head"], "a long enough password");
+        assert!(!ok, "{name:?} was accepted: {stdout}");
+        assert!(stderr.contains(why), "{name:?}: {stderr}");
+        assert!(
+            !stderr.contains("password for"),
+            "{name:?}: the password was asked for first: {stderr}"
+        );
+    }
+    let (ok, _, stderr) = user_add(&s, &["hannah", "--role", "janitor"], "a long enough password");
+    assert!(!ok);
+    assert!(
+        stderr.contains("invalid value 'janitor'") && stderr.contains("esafety-lead"),
+        "the role is refused, naming the roles: {stderr}"
+    );
+    assert!(
+        !stderr.contains("password for"),
+        "the password was asked for first: {stderr}"
+    );
+
+    // A good name and role: the password is asked for, and the user added.
+    let (ok, stdout, stderr) = user_add(
+        &s,
+        &["Hannah Price", "--role", "esafety-lead"],
+        "a long enough password",
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stderr.contains("password for Hannah Price"), "{stderr}");
+    assert_eq!(stdout.trim(), "added Hannah Price (esafety-lead)");
+}

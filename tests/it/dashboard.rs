@@ -78,28 +78,26 @@ fn the_esafety_lead_reviews_answers_in_the_browser() {
     assert_eq!(r.status, 401, "{r:?}");
     let r = http(addr, "POST", "/ask", None, "csrf=x&school=oakfield&question=hi");
     assert_eq!(r.status, 401, "{r:?}");
+    let (login_cookie, token) = login_form(addr);
     let r = http(
         addr,
         "POST",
         "/login",
-        None,
-        &format!("name={USER}&password=not+the+password"),
+        Some(&login_cookie),
+        &format!("csrf={token}&name={USER}&password=not+the+password"),
     );
     assert_eq!(r.status, 401, "{r:?}");
     let r = http(
         addr,
         "POST",
         "/login",
-        None,
-        &format!("name={USER}&password={}", form_encode(PASSWORD)),
+        Some(&login_cookie),
+        &format!("csrf={token}&name={USER}&password={}", form_encode(PASSWORD)),
     );
     assert_eq!((r.status, r.header("location")), (303, Some("/")), "{r:?}");
     let cookie = r
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next())
-        .unwrap_or_else(|| panic!("no session cookie: {r:?}"))
-        .to_owned();
-    assert!(cookie.starts_with("policybot_session="), "{cookie}");
+        .cookie("policybot_session")
+        .unwrap_or_else(|| panic!("no session cookie: {r:?}"));
     let r = http(addr, "GET", "/", Some(&cookie), "");
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.body.contains(WHATSAPP), "{r:?}");
@@ -550,12 +548,60 @@ impl Response {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// The Set-Cookie line for cookie `name`, whole.
+    fn set_cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.as_str())
+            .find(|v| v.starts_with(&format!("{name}=")))
+    }
+
+    /// `name=value` of cookie `name`, as a browser sends it back.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.set_cookie(name)
+            .and_then(|c| c.split(';').next())
+            .map(str::to_owned)
+    }
 }
 
 /// One HTTP/1.1 request without a browser: no cookie unless given, a form
 /// body for POST. Redirects are not followed.
 fn http(addr: SocketAddr, method: &str, path: &str, cookie: Option<&str>, form: &str) -> Response {
-    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    exchange(stream, addr, method, path, cookie, form)
+}
+
+/// [`http`] from another loopback address (127.0.0.2…): another computer,
+/// as far as the dashboard can tell.
+fn http_from(from: Ipv4Addr, addr: SocketAddr, method: &str, path: &str, cookie: Option<&str>, form: &str) -> Response {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let stream = runtime
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(SocketAddr::from((from, 0)))?;
+            socket.connect(addr).await?.into_std()
+        })
+        .unwrap_or_else(|e| panic!("connecting from {from} to {addr}: {e}"));
+    stream.set_nonblocking(false).unwrap();
+    exchange(stream, addr, method, path, cookie, form)
+}
+
+/// Sends the request on `stream` and reads the response. The request is
+/// written from another thread, so a server that answers before reading
+/// the whole body (413) is heard.
+fn exchange(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: &str,
+) -> Response {
     stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(c) = cookie {
@@ -569,7 +615,8 @@ fn http(addr: SocketAddr, method: &str, path: &str, cookie: Option<&str>, form: 
     }
     request.push_str("\r\n");
     request.push_str(form);
-    stream.write_all(request.as_bytes()).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let written = std::thread::spawn(move || writer.write_all(request.as_bytes()));
     // Up to the end of the head, then Content-Length bytes (chromedriver
     // keeps the connection open), or to the end when there is no length.
     let mut raw = Vec::new();
@@ -613,6 +660,10 @@ fn http(addr: SocketAddr, method: &str, path: &str, cookie: Option<&str>, form: 
         }
     }
     let body = String::from_utf8_lossy(&body).into_owned();
+    // Whether the server read all of a body it refused does not matter;
+    // shutting the socket down ends a write still waiting.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = written.join();
     Response { status, headers, body }
 }
 
@@ -639,4 +690,343 @@ fn xpath_literal(text: &str) -> String {
         let parts: Vec<String> = text.split('\'').map(|p| format!("'{p}'")).collect();
         format!("concat({})", parts.join(", \"'\", "))
     }
+}
+
+/// The sign-in page's pre-session cookie (`name=value`) and its form's
+/// CSRF token.
+fn login_form(addr: SocketAddr) -> (String, String) {
+    let r = http(addr, "GET", "/login", None, "");
+    assert_eq!(r.status, 200, "{r:?}");
+    let cookie = r
+        .cookie("policybot_login")
+        .unwrap_or_else(|| panic!("no sign-in cookie: {r:?}"));
+    let token = r
+        .body
+        .split_once("name=\"csrf\" value=\"")
+        .and_then(|(_, rest)| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token in the sign-in form: {r:?}"))
+        .to_owned();
+    (cookie, token)
+}
+
+/// A sandbox with the example school and the e-safety lead's account.
+fn with_lead(extra: &str) -> Sandbox {
+    let s = Sandbox::empty();
+    s.write_config_with(&[("oakfield", &example_policies())], &format!("{STAFF}{extra}"));
+    s.add_user(USER, "esafety-lead", PASSWORD);
+    s
+}
+
+/// `audit list --kind login-failed --json`.
+fn failed_sign_ins(s: &Sandbox) -> Vec<Value> {
+    s.run(["audit", "list", "--kind", "login-failed", "--json"])
+        .assert_success()
+        .json()
+        .as_array()
+        .expect("a list")
+        .clone()
+}
+
+/// Failed and throttled sign-ins the events account for.
+fn counted(events: &[Value]) -> u64 {
+    events
+        .iter()
+        .map(|e| e["payload"]["failed"].as_u64().unwrap_or(0) + e["payload"]["throttled"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// The store's size on disk, with its write-ahead log.
+fn store_bytes(s: &Sandbox) -> u64 {
+    let store = s.store_path();
+    let wal = store.with_extension("sqlite3-wal");
+    [store, wal]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Issue 14 item 2: sign-in attempts from anyone who can reach the page
+/// grew the append-only log without limit (20 one-megabyte names: 20 rows,
+/// 24 MB). Now a megabyte name is refused unread, and a client's failures
+/// are at most two bounded events a minute.
+#[test]
+fn a_flood_of_failed_sign_ins_adds_little_to_the_audit_log() {
+    let s = with_lead("");
+    let server = Serve::start(&s);
+    let addr = server.addr;
+    let before_rows = s.run(["audit", "verify", "--json"]).assert_success().json()["events"]
+        .as_u64()
+        .unwrap();
+    let before_bytes = store_bytes(&s);
+    let (cookie, token) = login_form(addr);
+
+    let megabyte = "n".repeat(1 << 20);
+    for i in 0..5 {
+        let r = http(
+            addr,
+            "POST",
+            "/login",
+            Some(&cookie),
+            &format!("csrf={token}&name={i}{megabyte}&password=x"),
+        );
+        assert_eq!(r.status, 413, "{:?}", (r.status, &r.headers));
+        assert!(r.body.contains("far too long"), "{}", r.body);
+    }
+    let attempts = 150u64;
+    let (mut refused, mut throttled) = (0, 0);
+    for i in 0..attempts {
+        // As long as a sign-in body may be, every one different.
+        let name = format!("{i}-{}", "a".repeat(3000));
+        let r = http(
+            addr,
+            "POST",
+            "/login",
+            Some(&cookie),
+            &format!("csrf={token}&name={name}&password=wrong+{i}"),
+        );
+        match r.status {
+            401 => refused += 1,
+            429 => throttled += 1,
+            _ => panic!("attempt {i}: {r:?}"),
+        }
+    }
+    assert_eq!(refused, 20, "the client is throttled after 20 failures");
+    assert_eq!(refused + throttled, attempts);
+    let recorded_at_once = failed_sign_ins(&s);
+    assert!(
+        (1..=2).contains(&recorded_at_once.len()),
+        "the first failure of each minute is on disk at once: {recorded_at_once:?}"
+    );
+
+    // Stopping records the minute in progress.
+    let status = server.stop_within(Duration::from_secs(30));
+    assert!(status.success(), "{status}");
+    let events = failed_sign_ins(&s);
+    assert!(
+        events.len() <= 4,
+        "at most two events a minute: {} events",
+        events.len()
+    );
+    assert_eq!(counted(&events), attempts, "every attempt is counted: {events:?}");
+    for e in &events {
+        assert_eq!(e["reference"], "127.0.0.1", "{e}");
+        let size = e.to_string().len();
+        assert!(size < 2048, "an event of {size} bytes: {e}");
+        for name in e["payload"]["names"].as_array().unwrap() {
+            assert!(name.as_str().unwrap().chars().count() <= 65, "{name}");
+        }
+    }
+    let rows = s.run(["audit", "verify", "--json"]).assert_success().json()["events"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(rows - before_rows, events.len() as u64);
+    let grown = store_bytes(&s).saturating_sub(before_bytes);
+    assert!(
+        grown < 256 * 1024,
+        "5 MB of names and 450 kB of attempts grew the store by {grown} bytes"
+    );
+}
+
+/// Issue 14 item 9: five wrong passwords locked a name out for 15 minutes,
+/// even for the right password, so anyone could lock the e-safety lead out.
+/// Now the guesser is throttled, not the name.
+#[test]
+fn a_guesser_cannot_lock_the_esafety_lead_out() {
+    let s = with_lead("");
+    let server = Serve::start(&s);
+    let addr = server.addr;
+    let attacker = Ipv4Addr::new(127, 0, 0, 1);
+    let (cookie, token) = login_form(addr);
+    let statuses: Vec<u16> = (0..12)
+        .map(|i| {
+            http_from(
+                attacker,
+                addr,
+                "POST",
+                "/login",
+                Some(&cookie),
+                &format!("csrf={token}&name={USER}&password=guess+{i}"),
+            )
+            .status
+        })
+        .collect();
+    assert_eq!(&statuses[..5], &[401; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|&s| s == 429), "{statuses:?}");
+    // Even the right password is not tried from the guesser's address now…
+    let r = http_from(
+        attacker,
+        addr,
+        "POST",
+        "/login",
+        Some(&cookie),
+        &format!("csrf={token}&name={USER}&password={}", form_encode(PASSWORD)),
+    );
+    assert_eq!(r.status, 429, "{r:?}");
+    assert!(r.body.contains("wait 15 minutes"), "{}", r.body);
+    // …but from her own computer Hannah signs in.
+    let hannah = Ipv4Addr::new(127, 0, 0, 2);
+    let r = http_from(hannah, addr, "GET", "/login", None, "");
+    let her_cookie = r.cookie("policybot_login").expect("a sign-in cookie");
+    let (_, her_token) = r.body.split_once("name=\"csrf\" value=\"").unwrap();
+    let her_token = her_token.split('"').next().unwrap();
+    let r = http_from(
+        hannah,
+        addr,
+        "POST",
+        "/login",
+        Some(&her_cookie),
+        &format!("csrf={her_token}&name={USER}&password={}", form_encode(PASSWORD)),
+    );
+    assert_eq!((r.status, r.header("location")), (303, Some("/")), "{r:?}");
+    assert!(r.cookie("policybot_session").is_some(), "{r:?}");
+
+    // A guesser at many names is throttled for every name.
+    let sprayer = Ipv4Addr::new(127, 0, 0, 3);
+    let statuses: Vec<u16> = (0..25)
+        .map(|i| {
+            http_from(
+                sprayer,
+                addr,
+                "POST",
+                "/login",
+                Some(&cookie),
+                &format!("csrf={token}&name=user{i}&password=guess"),
+            )
+            .status
+        })
+        .collect();
+    assert_eq!(&statuses[..20], &[401; 20], "{statuses:?}");
+    assert_eq!(&statuses[20..], &[429; 5], "{statuses:?}");
+}
+
+/// Issue 14 item 8: an https `public_url` alone did not make the cookies
+/// Secure.
+#[test]
+fn cookies_are_secure_when_the_dashboard_is_reached_over_https() {
+    let s = with_lead("\n[dashboard]\npublic_url = \"https://policybot.oakfield.example\"\n");
+    let server = Serve::start(&s);
+    let addr = server.addr;
+    let r = http(addr, "GET", "/login", None, "");
+    let login_cookie = r.set_cookie("policybot_login").expect("a sign-in cookie");
+    assert!(login_cookie.contains("; Secure"), "{login_cookie}");
+    let (cookie, token) = login_form(addr);
+    let r = http(
+        addr,
+        "POST",
+        "/login",
+        Some(&cookie),
+        &format!("csrf={token}&name={USER}&password={}", form_encode(PASSWORD)),
+    );
+    let session = r.set_cookie("policybot_session").expect("a session cookie");
+    assert!(session.contains("; Secure"), "{session}");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    drop(server);
+
+    // Over plain http (the tests' own case) they cannot be: the browser
+    // would never send them back.
+    let s = with_lead("");
+    let server = Serve::start(&s);
+    let r = http(server.addr, "GET", "/login", None, "");
+    let login_cookie = r.set_cookie("policybot_login").expect("a sign-in cookie");
+    assert!(!login_cookie.contains("Secure"), "{login_cookie}");
+}
+
+/// Issue 14 item 12: no response forbade framing or sniffing, the sign-in
+/// form had no CSRF token, and the diff page echoed what it was asked for.
+#[test]
+fn every_response_carries_security_headers_and_sign_in_needs_its_form() {
+    let s = with_lead("");
+    let server = Serve::start(&s);
+    let addr = server.addr;
+
+    // Another site's form cannot sign the browser in: no token, a token
+    // without its cookie, or a cookie with another form's token.
+    let (cookie, token) = login_form(addr);
+    let (other_cookie, _) = login_form(addr);
+    let credentials = format!("name={USER}&password={}", form_encode(PASSWORD));
+    for (cookie, body) in [
+        (Some(cookie.as_str()), credentials.clone()),
+        (None, format!("csrf={token}&{credentials}")),
+        (Some(other_cookie.as_str()), format!("csrf={token}&{credentials}")),
+    ] {
+        let r = http(addr, "POST", "/login", cookie, &body);
+        assert_eq!(r.status, 403, "{cookie:?} {body}: {r:?}");
+        assert!(r.cookie("policybot_session").is_none(), "{r:?}");
+        assert!(r.body.contains("expired"), "{}", r.body);
+    }
+    let r = http(
+        addr,
+        "POST",
+        "/login",
+        Some(&cookie),
+        &format!("csrf={token}&{credentials}"),
+    );
+    assert_eq!(r.status, 303, "{r:?}");
+    let spent = r.set_cookie("policybot_login").expect("the sign-in cookie is cleared");
+    assert!(spent.contains("Max-Age=0"), "{spent}");
+    let session = r.cookie("policybot_session").expect("a session");
+
+    let responses = [
+        ("GET /login", http(addr, "GET", "/login", None, "")),
+        ("GET / signed out", http(addr, "GET", "/", None, "")),
+        ("GET / signed in", http(addr, "GET", "/", Some(&session), "")),
+        ("GET /ask", http(addr, "GET", "/ask", Some(&session), "")),
+        ("GET /nowhere", http(addr, "GET", "/nowhere", Some(&session), "")),
+        ("POST /review", http(addr, "POST", "/review", None, "csrf=x")),
+        (
+            "GET /policies/diff",
+            http(
+                addr,
+                "GET",
+                "/policies/diff?school=oakfield&policy=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+                Some(&session),
+                "",
+            ),
+        ),
+    ];
+    for (what, r) in &responses {
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "{what}: {r:?}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{what}: {r:?}");
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{what}: {r:?}");
+        let csp = r
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("{what}: no CSP: {r:?}"));
+        for directive in [
+            "default-src 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+            "style-src 'sha256-",
+        ] {
+            assert!(csp.contains(directive), "{what}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{what}: {csp}");
+    }
+    let diff = &responses[6].1;
+    assert_eq!(diff.status, 404, "{diff:?}");
+    assert!(
+        !diff.body.contains("script") && !diff.body.contains("alert"),
+        "the diff page echoes its input: {}",
+        diff.body
+    );
+
+    // The stylesheet the policy allows is the one the pages carry.
+    let page = &responses[2].1.body;
+    let style = page
+        .split_once("<style>")
+        .and_then(|(_, rest)| rest.split_once("</style>"))
+        .map(|(css, _)| css)
+        .expect("an inline stylesheet");
+    let csp = responses[2].1.header("content-security-policy").unwrap();
+    assert!(csp.contains(&format!("'sha256-{}'", base64_sha256(style))), "{csp}");
+}
+
+/// The SHA-256 of `text`, base64: the form CSP hashes take.
+fn base64_sha256(text: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(text.as_bytes()))
 }

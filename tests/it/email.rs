@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::mailserver::{DOMAIN, MailServer};
 use crate::support::{
-    Sandbox, Serve, acknowledged, example_policies, get_page, sign_in, toml_string, unique, wait_until,
+    Sandbox, Serve, acknowledged, example_policies, get_page, quoted_passages, repo_dir, sign_in, toml_string, unique,
+    wait_until,
 };
 
 const PASSWORD: &str = "a-test-password";
@@ -211,6 +212,32 @@ impl Mail {
             body: body.as_bytes().to_vec(),
             unauthenticated: false,
         }
+    }
+
+    /// The body of `tests/fixtures/mail/<name>.eml`, a reply laid out the
+    /// way a real mail client lays it out, with its MIME headers; the
+    /// addresses and threading headers are the test's.
+    fn fixture(name: &str, subject: &str) -> Mail {
+        let path = repo_dir().join("tests/fixtures/mail").join(format!("{name}.eml"));
+        let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a fixture has a header block");
+        let header = String::from_utf8_lossy(&raw[..split])
+            .replace("\r\n ", " ")
+            .replace("\r\n\t", " ");
+        let mut mail = Mail::text(subject, "");
+        mail.body = raw[split + 4..].to_vec();
+        for line in header.split("\r\n") {
+            let (name, value) = line.split_once(':').unwrap_or_default();
+            if name.eq_ignore_ascii_case("content-type") {
+                mail.content_type = value.trim().to_owned();
+            } else if name.eq_ignore_ascii_case("content-transfer-encoding") {
+                mail.headers.push(line.to_owned());
+            }
+        }
+        mail
     }
 
     fn header(mut self, header: &str) -> Mail {
@@ -420,6 +447,123 @@ Content-Disposition: attachment; filename=\"form.bin\"\r\nContent-Transfer-Encod
     let log = bot.log();
     bot.stop_within(STOP_TIMEOUT);
     assert!(!log.contains("panicked"), "{log}");
+}
+
+/// The question recorded for a mail, and who it is recorded as asking.
+fn recorded_question(setup: &Setup, id: &str) -> (String, String) {
+    let events = setup.audit(id);
+    let exchange = events
+        .iter()
+        .find(|e| e["kind"] == "answered" || e["kind"] == "declined")
+        .unwrap_or_else(|| panic!("the question is on the record: {events:?}"));
+    let field = |name: &str| exchange[name].as_str().unwrap_or_default().to_owned();
+    (field("asker"), field("question"))
+}
+
+#[test]
+fn replies_from_real_mail_clients_are_answered_about_their_new_text() {
+    let Some(setup) = Setup::new(&["amira", "tom"], &[], 50, imaps_and_starttls) else {
+        return;
+    };
+    let bot = setup.start_bot();
+    let asked = setup.ask("amira", Mail::text("WhatsApp on trips", WHATSAPP));
+    let first = setup.reply_to("amira", &asked);
+    let in_thread = |mail: Mail, parents: &[&str]| {
+        mail.header(&format!("In-Reply-To: <{}>", parents[parents.len() - 1]))
+            .header(&format!(
+                "References: {}",
+                parents.iter().map(|p| format!("<{p}>")).collect::<Vec<_>>().join(" ")
+            ))
+    };
+    // Each client's reply quotes the WhatsApp answer below a new question;
+    // the bot answers the new question, and records it alone.
+    for (user, fixture, question, clause_word) in [
+        (
+            "amira",
+            "outlook-web-html-only",
+            "Can I take photos of pupils on my own phone during the school trip?",
+            "photograph",
+        ),
+        (
+            "tom",
+            "gmail-reply",
+            "Can I share my password with a supply teacher for the day?",
+            "password",
+        ),
+        (
+            "amira",
+            "outlook-desktop",
+            "Can I post about the trip on my personal Facebook after we get back?",
+            "social media",
+        ),
+    ] {
+        let id = setup.ask(
+            user,
+            in_thread(
+                Mail::fixture(fixture, "Re: WhatsApp on trips"),
+                &[&asked, &first.message_id],
+            ),
+        );
+        let reply = setup.reply_to(user, &id);
+        assert_eq!(reply.subject, "Re: WhatsApp on trips");
+        let (asker, recorded) = recorded_question(&setup, &id);
+        assert_eq!(recorded, question, "{fixture}: the new text, without the quoted thread");
+        assert_eq!(asker, format!("oakfield:{user}"));
+        let quoted = quoted_passages(&reply.text).join(" ").to_lowercase();
+        assert!(
+            quoted.contains(clause_word) && !quoted.contains("whatsapp"),
+            "{fixture}: the answer quotes the clause about the new question: {}",
+            reply.text
+        );
+        // A signature logo the HTML shows is not an attachment left unread.
+        assert!(!reply.text.contains("attachments"), "{fixture}: {}", reply.text);
+    }
+    bot.stop_within(STOP_TIMEOUT);
+    assert!(!setup.bot_logs().contains("panicked"));
+}
+
+#[test]
+fn a_colleague_s_follow_up_in_a_thread_is_read_with_their_own_question() {
+    let Some(setup) = Setup::new(&["amira", "tom"], &[], 50, imaps_and_starttls) else {
+        return;
+    };
+    let bot = setup.start_bot();
+    let asked = setup.ask("amira", Mail::text("WhatsApp on trips", WHATSAPP));
+    let first = setup.reply_to("amira", &asked);
+    let reply_in_thread = |from: &str, body: &str, parent: &str| {
+        setup.ask(
+            from,
+            Mail::text("Re: WhatsApp on trips", body)
+                .header(&format!("In-Reply-To: <{parent}>"))
+                .header(&format!("References: <{asked}> <{parent}>")),
+        )
+    };
+    // Tom, copied in, asks about himself in Amira's thread.
+    let ipad = "What about on my own iPad?";
+    let toms = reply_in_thread(
+        "tom",
+        &format!(
+            "{ipad}\n\nOn Fri, 27 Nov 2026, Oakfield policy bot wrote:\n> {}\n",
+            first.text.lines().next().unwrap_or_default()
+        ),
+        &first.message_id,
+    );
+    setup.reply_to("tom", &toms);
+    assert_eq!(
+        recorded_question(&setup, &toms),
+        ("oakfield:tom".to_owned(), ipad.to_owned()),
+        "Tom is not recorded as asking Amira's question, nor answered about it"
+    );
+    // Amira's own follow-up is still read with her question.
+    let hers = reply_in_thread("amira", "What about on a school phone?", &first.message_id);
+    setup.reply_to("amira", &hers);
+    let (asker, question) = recorded_question(&setup, &hers);
+    assert_eq!(asker, "oakfield:amira");
+    assert!(
+        question.contains("WhatsApp") && question.contains("school phone"),
+        "{question}"
+    );
+    bot.stop_within(STOP_TIMEOUT);
 }
 
 #[test]

@@ -293,13 +293,13 @@ impl Sandbox {
         self.path().join("store.sqlite3")
     }
 
-    /// A dashboard account, made with `policybot user add` (password on
-    /// standard input).
-    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+    /// `policybot user add ARGS…` with `password` and a newline on standard
+    /// input. The child may exit without reading it (a refused name or role).
+    pub fn user_add(&self, args: &[&str], password: &str) -> std::process::Output {
         use std::io::Write;
         let mut child = Command::new(BIN)
-            .args(["--config", self.config_path().to_str().unwrap()])
-            .args(["user", "add", name, "--role", role])
+            .args(["--config", self.config_path().to_str().unwrap(), "user", "add"])
+            .args(args)
             .current_dir(self.path())
             .env_remove("POLICYBOT_CONFIG")
             .env_remove("POLICYBOT_LOG")
@@ -308,8 +308,14 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .spawn()
             .expect("starting policybot user add");
-        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-        let out = child.wait_with_output().unwrap();
+        let _ = writeln!(child.stdin.take().unwrap(), "{password}");
+        child.wait_with_output().unwrap()
+    }
+
+    /// A dashboard account, made with `policybot user add` (password on
+    /// standard input).
+    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+        let out = self.user_add(&[name, "--role", role], password);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success() && stdout.starts_with(&format!("added {name} ({role}")),
@@ -560,35 +566,64 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// One HTTP/1.1 request to the dashboard; the raw response.
+/// One HTTP/1.1 request to the dashboard; the raw response. The request is
+/// written from another thread, so a response sent before the server read
+/// the whole body (413) is heard.
 pub fn http(addr: &str, request: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connecting to the dashboard");
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).unwrap();
-    out
+    let mut writer = stream.try_clone().unwrap();
+    let request = request.to_owned();
+    let written = std::thread::spawn(move || writer.write_all(request.as_bytes()));
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).unwrap();
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = written.join();
+    String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Signs in to the dashboard at `addr`; the session cookie (`name=value`).
-pub fn sign_in(addr: &str, name: &str, password: &str) -> String {
-    let body = format!("name={name}&password={}", password.replace(' ', "+"));
-    let login = http(
+/// The sign-in page's pre-session cookie (`name=value`) and the CSRF token
+/// its form carries, as a browser gets them before signing in.
+pub fn login_form(addr: &str) -> (String, String) {
+    let page = http(
         addr,
-        &format!(
-            "POST /login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
+        &format!("GET /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
     );
-    login
+    let cookie = set_cookie(&page, "policybot_login").unwrap_or_else(|| panic!("no sign-in cookie: {page}"));
+    let token = page
+        .split_once("name=\"csrf\" value=\"")
+        .and_then(|(_, rest)| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token in the sign-in form: {page}"))
+        .to_owned();
+    (cookie, token)
+}
+
+/// The `name=value` of the Set-Cookie for `name` in a raw response.
+pub fn set_cookie(response: &str, name: &str) -> Option<String> {
+    response
         .lines()
-        .find_map(|l| {
+        .filter_map(|l| {
             l.strip_prefix("set-cookie: ")
                 .or_else(|| l.strip_prefix("Set-Cookie: "))
         })
-        .and_then(|c| c.split(';').next())
-        .unwrap_or_else(|| panic!("no session cookie: {login}"))
-        .to_owned()
+        .filter_map(|c| c.split(';').next())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// Signs in to the dashboard at `addr` as a browser does (the sign-in page
+/// first, for its CSRF token); the session cookie (`name=value`).
+pub fn sign_in(addr: &str, name: &str, password: &str) -> String {
+    let (cookie, token) = login_form(addr);
+    let body = format!("csrf={token}&name={name}&password={}", password.replace(' ', "+"));
+    let login = http(
+        addr,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    set_cookie(&login, "policybot_session").unwrap_or_else(|| panic!("no session cookie: {login}"))
 }
 
 /// A dashboard page as a signed-in user sees it (the raw response).

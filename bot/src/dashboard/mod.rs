@@ -1,19 +1,26 @@
 //! The e-safety lead's dashboard: server-rendered HTML (maud escapes every
 //! value), no JavaScript. Only signed-in users see anything; every form carries
-//! the session's CSRF token; sign-ins are rate limited and recorded.
+//! the session's CSRF token (the sign-in form a pre-session one); sign-ins are
+//! throttled and recorded (`signin.rs`). Every response carries headers that
+//! forbid framing, sniffing, referrers and any script; form bodies are
+//! bounded (413 beyond).
 
 mod pages;
+mod signin;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use axum::Router;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, Form, Query, State};
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, Query, State};
+use axum::http::header::{
+    CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, REFERRER_POLICY, SET_COOKIE,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,7 +29,7 @@ use serde_json::json;
 
 use crate::service::{Channel, Service, Who};
 use crate::store::audit::{Filter, Kind, NewEvent, Verification};
-use crate::store::users::Session;
+use crate::store::users::{self, Session};
 
 /// A diff's changes as HTML (for nudges by email).
 pub fn changes_html(changes: &policybot_index::diff::PolicyDiff<'_>) -> String {
@@ -30,9 +37,17 @@ pub fn changes_html(changes: &policybot_index::diff::PolicyDiff<'_>) -> String {
 }
 
 const COOKIE_NAME: &str = "policybot_session";
-/// Failed sign-ins allowed per address and name within [`LOGIN_WINDOW`].
-const LOGIN_ATTEMPTS: usize = 5;
-const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The pre-session cookie the sign-in form's token must match: another site
+/// cannot read it, so it cannot sign a browser in to an account of its own.
+const LOGIN_COOKIE: &str = "policybot_login";
+/// How long a sign-in form stays valid.
+const LOGIN_FORM_SECONDS: u32 = 3600;
+
+/// The largest form body accepted: a question or a review note is a few
+/// kilobytes at most.
+pub const FORM_LIMIT: usize = 64 * 1024;
+/// The largest sign-in body: a name and a password, percent-encoded.
+pub const LOGIN_LIMIT: usize = 8 * 1024;
 
 pub struct AppState {
     pub service: Arc<Service>,
@@ -40,7 +55,7 @@ pub struct AppState {
     pub schools: Vec<(String, String)>,
     /// Send cookies with `Secure` (when the dashboard is served over HTTPS).
     pub secure_cookies: bool,
-    failed_logins: Mutex<HashMap<String, Vec<Instant>>>,
+    sign_ins: Mutex<signin::SignIns>,
     /// The last full check of the chain: it reads every event, so the page
     /// shows a recent result rather than re-reading 100k rows per view.
     verified: Mutex<Option<(Instant, Verification)>>,
@@ -55,7 +70,7 @@ impl AppState {
             service,
             schools,
             secure_cookies,
-            failed_logins: Mutex::new(HashMap::new()),
+            sign_ins: Mutex::new(signin::SignIns::default()),
             verified: Mutex::new(None),
         }
     }
@@ -71,6 +86,39 @@ impl AppState {
         *cached = Some((Instant::now(), v.clone()));
         Ok((v, Duration::ZERO))
     }
+
+    fn sign_ins(&self) -> std::sync::MutexGuard<'_, signin::SignIns> {
+        self.sign_ins.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records failed sign-ins of minutes that are over (all of them when
+    /// `stopping`).
+    fn record_closed_sign_ins(&self, stopping: bool) {
+        let mut events = Vec::new();
+        let minute = (!stopping).then(unix_minute);
+        self.sign_ins().closed(Instant::now(), minute, &mut events);
+        self.record_all(events);
+    }
+
+    /// Appends `events`; a failure is logged, not returned: the sign-in
+    /// page is answered either way.
+    fn record_all(&self, events: Vec<NewEvent>) {
+        for event in events {
+            if let Err(e) = self.service.record_event(event) {
+                tracing::error!("recording failed sign-ins: {e:#}");
+            }
+        }
+    }
+
+    /// `; Secure` when cookies must only travel over HTTPS.
+    fn secure(&self) -> &'static str {
+        if self.secure_cookies { "; Secure" } else { "" }
+    }
+}
+
+/// Minutes since the Unix epoch: the bucket failed sign-ins are counted in.
+fn unix_minute() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp().div_euclid(60)
 }
 
 type Shared = Arc<AppState>;
@@ -88,14 +136,43 @@ pub fn router(state: Shared) -> Router {
         .route("/export.csv", get(export_csv))
         .route("/ask", get(ask_form).post(ask))
         .route("/review", post(review))
-        .route("/login", get(login_form).post(login))
+        .route(
+            "/login",
+            get(login_form).post(login).layer(DefaultBodyLimit::max(LOGIN_LIMIT)),
+        )
         .route("/logout", post(logout))
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// What every response says about itself: no framing (clickjacking), no
+/// content sniffing, no referrer (acknowledgement links carry their token in
+/// the path), and a policy that allows no script at all and only the pages'
+/// own stylesheet (by its hash). `connect-src 'self'` lets tools driving a
+/// browser (the end-to-end test) fetch the CSV export; no script of ours
+/// runs.
+static CONTENT_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let policy = format!(
+        "default-src 'none'; style-src '{}'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        pages::style_hash()
+    );
+    HeaderValue::from_str(&policy).expect("a header value")
+});
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(CONTENT_SECURITY_POLICY, CONTENT_POLICY.clone());
+    response
 }
 
 // ------------------------------------------------------------------ auth
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+/// The value of cookie `name`, if set and not empty.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -103,8 +180,12 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .find_map(|kv| {
             let (k, v) = kv.trim().split_once('=')?;
-            (k == COOKIE_NAME && !v.is_empty()).then(|| v.to_owned())
+            (k == name && !v.is_empty()).then(|| v.to_owned())
         })
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE_NAME)
 }
 
 fn session(state: &AppState, headers: &HeaderMap) -> Option<Session> {
@@ -122,6 +203,18 @@ enum Denied {
     StaleForm,
     /// A form missing fields.
     Incomplete,
+    /// A body over [`FORM_LIMIT`] (or [`LOGIN_LIMIT`]).
+    TooLarge,
+}
+
+impl From<FormRejection> for Denied {
+    fn from(rejection: FormRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Denied::TooLarge
+        } else {
+            Denied::Incomplete
+        }
+    }
 }
 
 impl IntoResponse for Denied {
@@ -130,6 +223,14 @@ impl IntoResponse for Denied {
             Denied::SignIn => redirect("/login"),
             Denied::Unauthorized => (StatusCode::UNAUTHORIZED, "sign in first").into_response(),
             Denied::Incomplete => (StatusCode::BAD_REQUEST, "the form was incomplete").into_response(),
+            Denied::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "this form is too large: at most {} KB is accepted; shorten the text and try again",
+                    FORM_LIMIT / 1024
+                ),
+            )
+                .into_response(),
             Denied::StaleForm => (
                 StatusCode::FORBIDDEN,
                 "this form has expired: reload the page and try again",
@@ -186,82 +287,127 @@ fn visible_school(session: &Session, requested: Option<&str>) -> Option<String> 
 
 #[derive(Deserialize)]
 struct LoginForm {
+    /// Missing is refused like a wrong token (403), not as incomplete.
+    #[serde(default)]
+    csrf: String,
     name: String,
     password: String,
 }
 
-async fn login_form() -> Response {
-    pages::login(None).into_response()
+/// The sign-in form's token: the browser's pre-session cookie when it has a
+/// well-formed one (another tab's form stays valid), else a new one.
+fn login_token(headers: &HeaderMap) -> (String, bool) {
+    match cookie(headers, LOGIN_COOKIE).filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())) {
+        Some(token) => (token, false),
+        None => (users::random_token(), true),
+    }
+}
+
+/// The sign-in page with `status` and `error`, carrying `token` in the form
+/// (and setting it as the pre-session cookie when `new`).
+fn login_page(state: &AppState, status: StatusCode, (token, new): (String, bool), error: Option<&str>) -> Response {
+    let mut response = (status, pages::login(&token, error)).into_response();
+    if new {
+        let cookie = format!(
+            "{LOGIN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/login; Max-Age={LOGIN_FORM_SECONDS}{}",
+            state.secure()
+        );
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+async fn login_form(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    login_page(&state, StatusCode::OK, login_token(&headers), None)
+}
+
+/// The two strings are equal, in time that does not depend on where they
+/// differ.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn login(
     State(state): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Form(form): Form<LoginForm>,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
-    let key = format!("{}|{}", peer.ip(), form.name);
-    {
-        let mut failed = state.failed_logins.lock().unwrap_or_else(|p| p.into_inner());
-        let recent = failed.entry(key.clone()).or_default();
-        recent.retain(|t| t.elapsed() < LOGIN_WINDOW);
-        if recent.len() >= LOGIN_ATTEMPTS {
-            return (
-                StatusCode::TOO_MANY_REQUESTS,
-                pages::login(Some("Too many attempts: wait 15 minutes.")),
-            )
-                .into_response();
+    let token = login_token(&headers);
+    let form = match form.map_err(Denied::from) {
+        Ok(Form(form)) => form,
+        Err(Denied::TooLarge) => {
+            let error = "That name or password is far too long.";
+            return login_page(&state, StatusCode::PAYLOAD_TOO_LARGE, token, Some(error));
         }
-    }
-    let state2 = state.clone();
-    let (name, password) = (form.name.clone(), form.password);
-    let checked = tokio::task::spawn_blocking(move || state2.service.store().check_password(&name, &password)).await;
-    let user = match checked {
-        Ok(Ok(user)) => user,
-        Ok(Err(e)) => return internal(e),
-        Err(e) => return internal(e.into()),
+        Err(denied) => return denied.into_response(),
     };
-    let record = |ok: bool| {
-        state.service.record_event(NewEvent {
-            asker: format!("dashboard:{}", form.name),
-            channel: "dashboard".into(),
-            reference: peer.ip().to_string(),
-            ..NewEvent::new(Kind::SignedIn, json!({ "ok": ok }))
-        })
+    // Login CSRF: the form must come from a page this browser was given.
+    if token.1 || !same_token(&token.0, &form.csrf) {
+        let error = "This sign-in form had expired: please try again.";
+        return login_page(&state, StatusCode::FORBIDDEN, token, Some(error));
+    }
+    let ip = peer.ip();
+    let mut events = Vec::new();
+    let gate = state
+        .sign_ins()
+        .check(ip, &form.name, Instant::now(), unix_minute(), &mut events);
+    state.record_all(events);
+    if gate == signin::Gate::Throttled {
+        let error = "Too many failed sign-ins from here: wait 15 minutes, or sign in from another device.";
+        return login_page(&state, StatusCode::TOO_MANY_REQUESTS, token, Some(error));
+    }
+    // A name or password no account can have is not worth a password check.
+    let plausible = users::check_name(&form.name).is_ok() && form.password.len() <= users::MAX_PASSWORD_BYTES;
+    let user = if plausible {
+        let state2 = state.clone();
+        let (name, password) = (form.name.clone(), form.password);
+        match tokio::task::spawn_blocking(move || state2.service.store().check_password(&name, &password)).await {
+            Ok(Ok(user)) => user,
+            Ok(Err(e)) => return internal(e),
+            Err(e) => return internal(e.into()),
+        }
+    } else {
+        None
     };
     let Some(user) = user else {
+        let mut events = Vec::new();
         state
-            .failed_logins
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(key)
-            .or_default()
-            .push(Instant::now());
-        if let Err(e) = record(false) {
-            return internal(e);
-        }
-        return (
-            StatusCode::UNAUTHORIZED,
-            pages::login(Some("That name and password do not match.")),
-        )
-            .into_response();
+            .sign_ins()
+            .failed(ip, &form.name, Instant::now(), unix_minute(), &mut events);
+        state.record_all(events);
+        let error = "That name and password do not match.";
+        return login_page(&state, StatusCode::UNAUTHORIZED, token, Some(error));
     };
-    let token = match state
-        .service
-        .store()
-        .create_session(&user)
-        .and_then(|t| record(true).map(|_| t))
-    {
+    state.sign_ins().succeeded(ip, &form.name);
+    let token = match state.service.store().create_session(&user).and_then(|t| {
+        state
+            .service
+            .record_event(NewEvent {
+                asker: format!("dashboard:{}", user.name),
+                channel: "dashboard".into(),
+                reference: ip.to_string(),
+                ..NewEvent::new(Kind::SignedIn, json!({ "ok": true }))
+            })
+            .map(|_| t)
+    }) {
         Ok(t) => t,
         Err(e) => return internal(e),
     };
-    let secure = if state.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!(
+    let secure = state.secure();
+    let session = format!(
         "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
-        8 * 3600
+        users::SESSION_HOURS * 3600
     );
+    // The sign-in form's token is spent.
+    let spent = format!("{LOGIN_COOKIE}=; HttpOnly; SameSite=Strict; Path=/login; Max-Age=0{secure}");
     let mut response = redirect("/");
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(SET_COOKIE, v);
+    for cookie in [session, spent] {
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(SET_COOKIE, v);
+        }
     }
     response
 }
@@ -291,9 +437,7 @@ fn posted<T: Posted>(
     form: Result<Form<T>, FormRejection>,
 ) -> Result<(Session, T), Denied> {
     let session = require(state, headers, false)?;
-    let Ok(Form(form)) = form else {
-        return Err(Denied::Incomplete);
-    };
+    let Form(form) = form?;
     check_csrf(&session, form.csrf())?;
     Ok((session, form))
 }
@@ -439,7 +583,11 @@ async fn policy_diff(State(state): State<Shared>, headers: HeaderMap, Query(q): 
             let changes = policybot_index::diff::diff(&older.clauses, &newer.clauses);
             pages::policy_diff(&session, &older, &newer, &changes).into_response()
         }
-        Err(e) => (StatusCode::NOT_FOUND, format!("{e:#}")).into_response(),
+        Err(e) => {
+            // The error names what was asked for: not echoed to the browser.
+            tracing::debug!("policy diff: {e:#}");
+            (StatusCode::NOT_FOUND, "no such policy or version").into_response()
+        }
     }
 }
 
@@ -709,11 +857,27 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(
+    // Failed sign-ins of a minute are recorded once it is over, and the
+    // last minute's when the dashboard stops.
+    let recorder = tokio::spawn({
+        let state = state.clone();
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                every.tick().await;
+                let state = state.clone();
+                let _ = tokio::task::spawn_blocking(move || state.record_closed_sign_ins(false)).await;
+            }
+        }
+    });
+    let served = axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await?;
+    .await;
+    recorder.abort();
+    let _ = tokio::task::spawn_blocking(move || state.record_closed_sign_ins(true)).await;
+    served?;
     Ok(())
 }

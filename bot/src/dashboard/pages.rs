@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::AppState;
 use crate::service::{Exchange, PolicyStatus};
 use crate::store::audit::{ClauseCount, Event, Verification};
-use crate::store::users::Session;
+use crate::store::users::{self, Session};
 use crate::store::versions::VersionInfo;
 use policybot_index::Policy;
 use policybot_index::diff::{Change, PolicyDiff, WordChange};
@@ -65,15 +65,26 @@ fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
     }
 }
 
-pub fn login(error: Option<&str>) -> Markup {
+/// The Content-Security-Policy source for the one stylesheet, inline in
+/// every page: `sha256-` and the base64 of its SHA-256.
+pub fn style_hash() -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(STYLE.as_bytes());
+    format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(digest))
+}
+
+/// The sign-in form; `token` is the pre-session CSRF token its cookie holds.
+pub fn login(token: &str, error: Option<&str>) -> Markup {
     layout(
         "Sign in",
         None,
         html! {
             @if let Some(e) = error { p.bad { (e) } }
             form method="post" action="/login" {
-                p { label { "Name " input name="name" autocomplete="username" required; } }
-                p { label { "Password " input name="password" type="password" autocomplete="current-password" required; } }
+                input type="hidden" name="csrf" value=(token);
+                p { label { "Name " input name="name" autocomplete="username" maxlength=(users::MAX_NAME_CHARS) required; } }
+                p { label { "Password " input name="password" type="password" autocomplete="current-password" maxlength=(users::MAX_PASSWORD_BYTES) required; } }
                 button type="submit" { "Sign in" }
             }
         },
@@ -97,6 +108,18 @@ fn school_filter(state: &AppState, session: &Session, current: Option<&str>, sea
             label { "Search " input name="q" value=(search.unwrap_or("")); }
             " " button type="submit" { "Filter" }
         }
+    }
+}
+
+/// Says so under a question that was cut to what the engine reads.
+fn cut_mark(e: &Event) -> Markup {
+    html! {
+        @if let Some(chars) = e.payload["cut"]["chars"].as_u64() {
+            br; span.muted {
+                "(cut: the first " (policybot_index::engine::MAX_QUESTION_CHARS) " of " (chars) " characters were read and recorded)"
+            }
+        }
+        @if e.payload["empty"] == true { span.muted { "(empty: nothing to answer)" } }
     }
 }
 
@@ -156,7 +179,7 @@ pub fn recent(
                         td { (e.id) }
                         td.muted { (e.at.get(..16).unwrap_or(&e.at)) }
                         td { (e.asker) br; span.muted { (e.school) " · " (e.channel) } }
-                        td { (e.question.as_deref().unwrap_or("[redacted]")) }
+                        td { (e.question.as_deref().unwrap_or("[redacted]")) (cut_mark(e)) }
                         td { span class={ "verdict " (verdict_of(e)) } { (verdict_of(e)) } }
                         td { blockquote { (e.payload["reply"].as_str().unwrap_or("")) } }
                         td {
@@ -195,7 +218,7 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
                         tr {
                             td { (e.id) }
                             td.muted { (e.at.get(..16).unwrap_or(&e.at)) br; (e.school) }
-                            td { (e.question.as_deref().unwrap_or("[redacted]")) }
+                            td { (e.question.as_deref().unwrap_or("[redacted]")) (cut_mark(e)) }
                             td {
                                 (review_mark(reviews, e.id)) br;
                                 (review_form(session, e.id, "unanswered", &[("covered", "Covered by clause"), ("gap", "Policy gap")], true))
@@ -419,9 +442,16 @@ pub fn audit(session: &Session, v: &Verification, age: std::time::Duration, unan
                 None => p.ok { "Chain intact: " (v.events) " events, none edited, inserted or deleted." },
                 Some((id, why)) => p.bad { "Chain BROKEN at event " (id) ": " (why) }
             }
+            @for g in &v.guards {
+                p.bad { "Guard trigger " (g) ": run " code { "policybot audit guard" } "." }
+            }
+            p { "Head of the log: " code { (v.head) } }
             p.muted {
                 "Checked " (age.as_secs()) " s ago. Every event carries the SHA-256 of the event before it; "
-                code { "policybot audit verify" } " checks the same from the command line."
+                code { "policybot audit verify" } " checks the same from the command line. "
+                "The head (last event and its hash) is also in every digest mail and export: "
+                code { "policybot audit verify --head ID:HASH" } " with a head written down earlier shows the log still holds it, "
+                "so deleting the newest events is caught by anyone who kept an older one."
             }
             @if !unanswered_mail.is_empty() {
                 h2 { "Mail not answered" }
@@ -461,7 +491,15 @@ pub fn ask(state: &AppState, session: &Session, result: Option<(&str, &Exchange)
             @if let Some((question, x)) = result {
                 h2 { "“" (question) "”" }
                 blockquote { (x.reply) }
-                p.muted { "Recorded as audit event " (x.event.map(|e| e.to_string()).unwrap_or_default()) "." }
+                p.muted {
+                    "Recorded as audit event " (x.event)
+                    @if x.empty { ", as an empty question (nothing to answer)" }
+                    "."
+                    @if let Some(chars) = x.cut {
+                        " The question was " (chars) " characters long: only the first "
+                        (policybot_index::engine::MAX_QUESTION_CHARS) " were read and recorded."
+                    }
+                }
             }
         },
     )

@@ -1,12 +1,12 @@
 //! An incoming mail as the email channel needs it: who sent it, how it is
 //! threaded, the headers that say whether a machine sent it, and what the
-//! sender wrote. Parsing is `mail-parser`'s (any charset, HTML-only bodies
-//! turned into text, attachments told apart); what is new in the text is
-//! [`super::text`]'s.
+//! sender wrote. Parsing is `mail-parser`'s (any charset, attachments told
+//! apart); an HTML-only body is read by [`super::html`], with its blocks and
+//! quotes; what is new in the text is [`super::text`]'s.
 
-use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
+use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 
-use super::text;
+use super::{html, text};
 use crate::store::audit::sha256_hex_bytes;
 
 #[derive(Debug, Clone, Default)]
@@ -59,15 +59,13 @@ impl Mail {
             .and_then(|a| a.first())
             .and_then(|a| a.address())
             .map(|a| a.trim().to_lowercase());
-        let body = if headers_only {
-            String::new()
-        } else {
-            // The first text part (or the HTML part as text when there is no
-            // plain one); later parts are forwarded or attached material.
-            message.body_text(0).map(|b| b.into_owned()).unwrap_or_default()
-        };
+        let body = if headers_only { String::new() } else { body(&message) };
+        // Images the HTML shows by `cid:` (a signature logo) are part of the
+        // body, not attachments the sender expects to be read.
+        let shown = shown_images(&message);
         let attachments = message
             .attachments()
+            .filter(|a| a.content_id().is_none_or(|id| !shown.contains(&bare_id(id))))
             .map(|a| a.attachment_name().unwrap_or("unnamed").to_owned())
             .collect();
         Some(Mail {
@@ -123,6 +121,43 @@ impl Mail {
             .filter(move |(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// What the sender wrote, as text: the first plain-text body the client
+/// wrote, else the first HTML body read with its structure. Later parts are
+/// forwarded or attached material.
+fn body(message: &Message<'_>) -> String {
+    let first = |ids: &[u32]| ids.first().and_then(|&id| message.part(id)).map(|p| &p.body);
+    if let Some(PartType::Text(plain)) = first(&message.text_body)
+        && !plain.trim().is_empty()
+    {
+        return plain.clone().into_owned();
+    }
+    match first(&message.html_body).or_else(|| first(&message.text_body)) {
+        Some(PartType::Html(markup)) => html::to_text(markup),
+        Some(PartType::Text(plain)) => plain.clone().into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// The Content-IDs the mail's HTML parts show as `cid:` images.
+fn shown_images(message: &Message<'_>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for part in &message.parts {
+        let PartType::Html(markup) = &part.body else { continue };
+        let mut rest = markup.as_ref();
+        while let Some(at) = rest.find("cid:") {
+            rest = &rest[at + 4..];
+            let end = rest.find(['"', '\'', ' ', '>', ')']).unwrap_or(rest.len());
+            ids.push(bare_id(&rest[..end]));
+        }
+    }
+    ids
+}
+
+/// A Content-ID without angle brackets, as `cid:` URLs write it.
+fn bare_id(id: &str) -> String {
+    id.trim().trim_start_matches('<').trim_end_matches('>').to_owned()
 }
 
 /// How the reference of a mail without a Message-ID begins.
@@ -201,6 +236,89 @@ Content-Disposition: attachment; filename=\"consent.pdf\"\r\n\r\n%PDF-1.4\r\n--b
             "the same bytes, the same mail"
         );
         assert_eq!(mail.thread_root(), mail.reference());
+    }
+
+    /// `tests/fixtures/mail/*.eml`: replies laid out the way Outlook (web,
+    /// desktop, iOS), Gmail, Apple Mail and Thunderbird lay them out, each
+    /// with the question it asks in `<name>.question`.
+    fn fixtures() -> Vec<(String, Vec<u8>, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/mail");
+        let mut found: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        found.sort();
+        assert!(found.len() >= 10, "the fixture corpus is in {}", dir.display());
+        found
+            .into_iter()
+            .map(|path| {
+                let expected = std::fs::read_to_string(path.with_extension("question")).unwrap();
+                let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&path).unwrap(), expected.trim_end().to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_client_s_reply_is_read_as_its_new_text() {
+        for (name, raw, expected) in fixtures() {
+            let mail = Mail::parse(&raw).unwrap();
+            assert_eq!(mail.question(), expected, "{name}");
+            assert_eq!(
+                crate::email::question_of(&raw).as_deref(),
+                Some(expected.as_str()),
+                "{name}"
+            );
+            // Signature logos shown by `cid:` are not unopened attachments.
+            assert!(mail.attachments.is_empty(), "{name}: {:?}", mail.attachments);
+        }
+    }
+
+    #[test]
+    fn a_client_s_plain_and_html_parts_say_the_same() {
+        let mut both = 0;
+        for (name, raw, expected) in fixtures() {
+            let message = MessageParser::default().parse(&raw).unwrap();
+            let part = |ids: &[u32]| ids.first().and_then(|&id| message.part(id)).map(|p| p.body.clone());
+            let (Some(PartType::Text(plain)), Some(PartType::Html(markup))) =
+                (part(&message.text_body), part(&message.html_body))
+            else {
+                continue;
+            };
+            both += 1;
+            assert_eq!(text::new_text(&plain), expected, "{name}, plain part");
+            assert_eq!(text::new_text(&html::to_text(&markup)), expected, "{name}, HTML part");
+        }
+        assert!(both >= 5, "{both} fixtures with both parts");
+    }
+
+    #[test]
+    fn cut_short_anywhere_a_client_s_mail_still_parses() {
+        for (_, raw, _) in fixtures() {
+            for end in (0..raw.len()).step_by(7) {
+                let _ = crate::email::question_of(&raw[..end]);
+            }
+            let message = MessageParser::default().parse(&raw).unwrap();
+            for part in &message.parts {
+                let PartType::Html(markup) = &part.body else { continue };
+                for (end, _) in markup.char_indices().step_by(3) {
+                    let _ = html::to_text(&markup[..end]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_attachment_is_named_but_an_image_the_html_shows_is_not() {
+        let raw = b"From: a.shah@oakfield.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/related; boundary=r\r\n\r\n--r\r\nContent-Type: text/html\r\n\r\n\
+<div>Can I?</div><img src=\"cid:logo@x\">\r\n--r\r\nContent-Type: image/png\r\nContent-ID: <logo@x>\r\n\
+Content-Disposition: inline; filename=logo.png\r\n\r\nPNG\r\n--r\r\nContent-Type: image/png\r\n\
+Content-ID: <other@x>\r\nContent-Disposition: inline; filename=photo.png\r\n\r\nPNG\r\n--r--\r\n";
+        let mail = Mail::parse(raw).unwrap();
+        assert_eq!(mail.question(), "Can I?");
+        assert_eq!(mail.attachments, ["photo.png"]);
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! looked for in the bot's own mailbox first, and its copy there is the
 //! proof that the server took it.
 
+mod html;
 pub(crate) mod imap;
 pub mod mail;
 pub(crate) mod outgoing;
@@ -87,6 +88,14 @@ enum Pass {
     Finished,
     /// A reply could not be sent for now: the mail stays unprocessed.
     SendFailed,
+}
+
+/// The question a raw mail asks, exactly as the channel reads it: the new
+/// text of its body (plain part, else HTML with its structure) without
+/// quotes, signatures, greetings and sign-offs, else its bare subject.
+/// `None` when the bytes are not a mail. Pure, for tests and fuzzing.
+pub fn question_of(raw: &[u8]) -> Option<String> {
+    Mail::parse(raw).map(|mail| mail.question())
 }
 
 /// Runs the email channel until `shutdown` turns true. A mail server that is

@@ -216,9 +216,10 @@ fn is_disclaimer(line: &str) -> bool {
         })
 }
 
-/// Removes a closing "Thanks,\nName\nJob title" block of at most three short lines after the valediction.
+/// Removes a closing "Thanks,\nName\nJob title" block of at most three short lines after the valediction,
+/// not counting contact lines (a phone number, an address, a website, an inline image's placeholder).
 fn strip_valediction(lines: &mut Vec<&str>) {
-    let mut after = 0;
+    let (mut after, mut contacts) = (0, 0);
     for idx in (0..lines.len()).rev() {
         let line = lines[idx].trim();
         if line.is_empty() {
@@ -230,11 +231,29 @@ fn strip_valediction(lines: &mut Vec<&str>) {
             }
             return;
         }
-        after += 1;
-        if after > 3 || line.chars().count() > 60 || line.ends_with('?') {
+        if line.chars().count() > 80 || line.ends_with('?') {
+            return;
+        }
+        if is_contact(line) {
+            contacts += 1;
+        } else {
+            after += 1;
+        }
+        if after > 3 || contacts > 4 || (after > 0 && line.chars().count() > 60) {
             return;
         }
     }
+}
+
+/// A signature's contact line: "Tel: 01234 567890", "a.shah@oakfield.example", "www.oakfield.example",
+/// or the placeholder a plain-text part has for an inline image ("[cid:image001.png@01D…]", "[image: Logo]").
+fn is_contact(line: &str) -> bool {
+    let lower = line.to_lowercase();
+    let digits = line.chars().filter(char::is_ascii_digit).count();
+    digits >= 6
+        || lower.contains('@')
+        || listed("www.|http://|https://", |w| lower.contains(w))
+        || listed("[cid:|[image", |p| lower.starts_with(p))
 }
 
 /// "Thanks," / "Kind regards" / "Thanks, Amira" alone on a line.
@@ -321,6 +340,10 @@ mod tests {
             "\nCheers",
             "\n\nBest,\nSam",
             "\n\nMany thanks!\n\nAmira",
+            // Contact lines do not count towards the three.
+            "\n\nBest wishes\nAmira Shah\nYear 4 teacher\nOakfield Primary School\nTel: 01234 567890 | \
+             a.shah@oakfield.example\nwww.oakfield.example\n[cid:image001.png@01DCAA4F.3C2E5B10]",
+            "\n\nThanks\nAmira Shah\nYear 4 teacher | Oakfield Primary School",
         ] {
             check(&format!("{Q}{tail}"), Q);
         }
@@ -336,6 +359,7 @@ mod tests {
             "Sent from my iPad at home: can I take photos?",
             "Is the information contained in this email from a parent confidential?",
             "Quick one.\n\nThanks,\nAmira\nYear 4\nOakfield\nRoom 12",
+            "Quick one.\n\nThanks,\nAmira\nYear 4\nOakfield\n01234 567890\nRoom 12",
             "Hi everyone at Oakfield\n\nThanks\nCan I leave early on Friday for a funeral?",
             "Thank you!\nAmira",
         ] {

@@ -193,7 +193,7 @@ async fn handle_message(
         .as_ref()
         .is_some_and(|m| m.user_ids.contains(&bot.own))
         || bot.names.mentioned_in(body, formatted);
-    let in_our_thread = thread_root.is_some() && store.conversation(CHANNEL, &conversation_key)?.is_some();
+    let in_our_thread = thread_root.is_some() && store.answered_in(CHANNEL, &conversation_key)?;
     if !(direct || mentioned || in_our_thread) {
         return Ok(());
     }

@@ -7,6 +7,16 @@
 //! edited, inserted or deleted row breaks it. The head of the chain (last id
 //! and hash) is written in the same transaction, so deleting the newest rows
 //! shows too.
+//!
+//! Someone with the database file can still drop the guard triggers, delete
+//! the newest rows and rewrite the head to match. So the head also leaves
+//! the database: printed as `ID:HASH` in every digest mail, export and on
+//! the dashboard's audit page, and `verify` given such a head proves the log
+//! still holds that event, unchanged, with the chain intact up to it. A
+//! question's text may only be removed under a `redacted` event whose cutoff
+//! is after the question was asked and whose own retention period it kept;
+//! `verify` checks that for every removed text, and names missing or altered
+//! guard triggers.
 
 use anyhow::{Context, Result, bail};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -36,8 +46,11 @@ pub enum Kind {
     Redacted,
     /// The e-safety lead reviewed an answer (correct / wrong / covered / policy gap).
     Reviewed,
-    /// Someone signed in to the dashboard, or failed to.
+    /// Someone signed in to the dashboard.
     SignedIn,
+    /// Failed dashboard sign-ins from one client in one minute, counted
+    /// (`dashboard::signin`): strangers can add only so much to the log.
+    LoginFailed,
     /// A mail the bot did not answer as a question (an auto-reply, a list,
     /// a spoof, a mail too large…), with the reason.
     Ignored,
@@ -50,10 +63,12 @@ pub enum Kind {
     Acknowledged,
     /// A campaign of acknowledgement nudges was planned.
     Campaign,
+    /// Guard triggers found missing or altered were put back.
+    GuardsRestored,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Answered,
         Kind::Declined,
         Kind::Refused,
@@ -61,11 +76,13 @@ impl Kind {
         Kind::Redacted,
         Kind::Reviewed,
         Kind::SignedIn,
+        Kind::LoginFailed,
         Kind::Ignored,
         Kind::Sent,
         Kind::PolicyVersion,
         Kind::Acknowledged,
         Kind::Campaign,
+        Kind::GuardsRestored,
     ];
 
     pub fn parse(name: &str) -> Option<Kind> {
@@ -81,11 +98,13 @@ impl Kind {
             Kind::Redacted => "redacted",
             Kind::Reviewed => "reviewed",
             Kind::SignedIn => "signed-in",
+            Kind::LoginFailed => "login-failed",
             Kind::Ignored => "ignored",
             Kind::Sent => "sent",
             Kind::PolicyVersion => "policy-version",
             Kind::Acknowledged => "acknowledged",
             Kind::Campaign => "campaign",
+            Kind::GuardsRestored => "guards-restored",
         }
     }
 }
@@ -141,7 +160,95 @@ pub struct Verification {
     pub events: u64,
     /// The first broken event and why; `None` when the chain is intact.
     pub broken: Option<(i64, String)>,
+    /// The head as the log records it (`ID:HASH`): what to write down.
+    pub head: Head,
+    /// Guard triggers missing or altered, each with what is wrong.
+    pub guards: Vec<String>,
+    /// The check of a head written down earlier, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<AnchorCheck>,
 }
+
+impl Verification {
+    /// Nothing is wrong: the chain, the guards and the head given.
+    pub fn ok(&self) -> bool {
+        self.broken.is_none() && self.guards.is_empty() && self.anchor.as_ref().is_none_or(|a| a.held)
+    }
+
+    /// Everything wrong, one line each, for people.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((id, why)) = &self.broken {
+            out.push(format!("the chain is BROKEN at event {id}: {why}"));
+        }
+        for g in &self.guards {
+            out.push(format!("guard trigger {g}"));
+        }
+        if let Some(a) = self.anchor.as_ref().filter(|a| !a.held) {
+            out.push(format!(
+                "the head written down earlier, {}, does not hold: {}",
+                a.head,
+                a.why.as_deref().unwrap_or("")
+            ));
+        }
+        out
+    }
+}
+
+/// Whether the log still holds a head written down earlier.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnchorCheck {
+    pub head: Head,
+    pub held: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+/// The chain's head: the last event's id and hash, written `ID:HASH`. Copied
+/// out of the database (digest mails, exports, the dashboard), it lets
+/// anyone who holds it check later that the log was not cut back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub id: i64,
+    pub hash: String,
+}
+
+impl std::fmt::Display for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.id, self.hash)
+    }
+}
+
+impl std::str::FromStr for Head {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<Head> {
+        let (id, hash) = text
+            .trim()
+            .split_once(':')
+            .with_context(|| format!("{text:?} is not a head: expected ID:HASH, e.g. 1234:9f86d08…"))?;
+        let id = id
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id >= 0)
+            .with_context(|| format!("{text:?}: {id:?} is not an event id"))?;
+        let hash = hash.to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            bail!("{text:?}: the hash after the colon should be 64 hexadecimal digits");
+        }
+        Ok(Head { id, hash })
+    }
+}
+
+impl Serialize for Head {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The guard triggers, as the latest migration makes them. Safe to run
+/// again on a store that has them.
+pub const GUARDS_SQL: &str = include_str!("migrations/012_audit_guards.sql");
 
 /// How a clause fared as the first answer (see [`Store::clause_counts`]).
 #[derive(Debug, Clone, Serialize)]
@@ -163,7 +270,10 @@ pub struct Filter {
     pub unanswered: bool,
     /// Only these kinds of event (e.g. the exchanges: answered, declined, refused).
     pub kinds: Vec<&'static str>,
-    /// Text to find in the question or the reply.
+    /// Text to find in what the dashboard shows of an exchange: the
+    /// question, who asked (and their school and channel), the verdict and
+    /// the reply (which quotes and cites the clauses). Never the JSON around
+    /// them: a search for "confidence" or "_" must not match every row.
     pub search: Option<String>,
     pub limit: Option<usize>,
     /// Newest first, for screens; oldest first (the default) for exports.
@@ -219,6 +329,10 @@ fn event_hash(
 /// so the chain's head cannot move under it): a change and the event that
 /// records it commit together or not at all.
 pub(super) fn append_in(tx: &rusqlite::Transaction<'_>, events: &[NewEvent]) -> Result<Vec<i64>> {
+    if events.is_empty() {
+        // The head only moves forward (a guard trigger).
+        return Ok(Vec::new());
+    }
     let head: Option<(i64, String)> = tx
         .query_row("SELECT last_id, last_hash FROM audit_head WHERE one = 1", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -287,8 +401,96 @@ impl Store {
         Ok(ids)
     }
 
-    /// Checks every link of the chain, in order, and names the first broken event.
+    /// The chain's head as recorded (`0:GENESIS` for an empty log).
+    pub fn head(&self) -> Result<Head> {
+        let head: Option<(i64, String)> = self
+            .conn()
+            .query_row("SELECT last_id, last_hash FROM audit_head WHERE one = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let (id, hash) = head.unwrap_or((0, GENESIS.to_owned()));
+        Ok(Head { id, hash })
+    }
+
+    /// Guard triggers that are missing or differ from the ones the schema
+    /// makes, each as "NAME is missing" / "NAME was altered"; and triggers
+    /// on the audit tables the schema does not make ("NAME is not ours").
+    pub fn guard_problems(&self) -> Result<Vec<String>> {
+        fn triggers(conn: &rusqlite::Connection) -> Result<Vec<(String, String)>> {
+            let mut stmt = conn.prepare(
+                "SELECT name, coalesce(sql, '') FROM sqlite_master
+                 WHERE type = 'trigger' AND tbl_name IN ('audit_events', 'audit_head') ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        }
+        // SQLite keeps each trigger's CREATE statement as written, so the
+        // reference is the same schema made afresh in memory.
+        let reference = triggers(&Store::in_memory()?.conn())?;
+        let ours = triggers(&self.conn())?;
+        let mut problems = Vec::new();
+        for (name, sql) in &reference {
+            match ours.iter().find(|(n, _)| n == name) {
+                None => problems.push(format!("{name} is missing")),
+                Some((_, found)) if found != sql => problems.push(format!("{name} was altered")),
+                Some(_) => {}
+            }
+        }
+        for (name, _) in &ours {
+            if !reference.iter().any(|(n, _)| n == name) {
+                problems.push(format!("{name} is not ours"));
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Puts back missing or altered guard triggers (and drops triggers on
+    /// the audit tables that are not ours), recording that it did. Returns
+    /// what was wrong.
+    pub fn restore_guards(&self) -> Result<Vec<String>> {
+        let problems = self.guard_problems()?;
+        if problems.is_empty() {
+            return Ok(problems);
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let names: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('audit_events', 'audit_head')",
+            )?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        for name in names {
+            tx.execute_batch(&format!("DROP TRIGGER \"{}\";", name.replace('"', "\"\"")))?;
+        }
+        tx.execute_batch(GUARDS_SQL)
+            .context("putting the guard triggers back")?;
+        append_in(
+            &tx,
+            &[NewEvent::new(
+                Kind::GuardsRestored,
+                serde_json::json!({ "problems": problems }),
+            )],
+        )?;
+        tx.commit().context("committing the restored guards")?;
+        Ok(problems)
+    }
+
+    /// Checks every link of the chain, in order, and names the first broken
+    /// event; checks each removed question text is covered by a redaction;
+    /// names missing guard triggers.
     pub fn verify(&self) -> Result<Verification> {
+        self.verify_against(None)
+    }
+
+    /// [`Store::verify`], and that the log still holds `anchor`, a head
+    /// written down earlier: its event is there with that hash, and the
+    /// chain up to it is intact.
+    pub fn verify_against(&self, anchor: Option<&Head>) -> Result<Verification> {
+        let guards = self.guard_problems()?;
+        let redactions = self.redactions()?;
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, at, kind, school, asker, channel, reference, question, question_hash, payload, prev_hash, hash
@@ -299,8 +501,10 @@ impl Store {
         let mut expected_id = 1i64;
         let mut count = 0u64;
         let mut broken = None;
+        let mut anchor_hash = None;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
+            let at: String = r.get(1)?;
             let question: Option<String> = r.get(7)?;
             let question_hash: String = r.get(8)?;
             let prev_hash: String = r.get(10)?;
@@ -309,10 +513,13 @@ impl Store {
             if broken.is_some() {
                 continue;
             }
+            if anchor.is_some_and(|a| a.id == id) {
+                anchor_hash = Some(hash.clone());
+            }
             let recomputed = event_hash(
                 &prev_hash,
                 id,
-                &r.get::<_, String>(1)?,
+                &at,
                 &r.get::<_, String>(2)?,
                 &r.get::<_, String>(3)?,
                 &r.get::<_, String>(4)?,
@@ -329,8 +536,18 @@ impl Store {
                 Some("its contents do not match its hash (edited)".to_owned())
             } else if question.as_deref().is_some_and(|q| sha256_hex(q) != question_hash) {
                 Some("its question text does not match the recorded hash (edited)".to_owned())
+            } else if question.is_none() && !question_hash.is_empty() && !redactions.covers(id, &at) {
+                Some(
+                    "its question text was removed, but no redaction event covers it \
+                     (redaction is only for questions older than the retention period)"
+                        .to_owned(),
+                )
             } else {
-                None
+                redactions
+                    .invalid
+                    .iter()
+                    .find(|(r, _)| *r == id)
+                    .map(|(_, why)| why.clone())
             };
             if let Some(p) = problem {
                 broken = Some((id, p));
@@ -357,7 +574,92 @@ impl Store {
                 ));
             }
         }
-        Ok(Verification { events: count, broken })
+        let head: Option<(i64, String)> = conn
+            .query_row("SELECT last_id, last_hash FROM audit_head WHERE one = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let (head_id, head_hash) = head.unwrap_or((0, GENESIS.to_owned()));
+        let anchor = anchor.map(|a| {
+            let why = if a.id == 0 && a.hash == GENESIS {
+                None
+            } else {
+                match &anchor_hash {
+                    None => Some(format!(
+                        "event {} is not in the log (it ends at {}): events were deleted",
+                        a.id,
+                        expected_id - 1
+                    )),
+                    Some(h) if *h != a.hash => Some(format!(
+                        "event {} is in the log with another hash: it, or an event before it, was replaced",
+                        a.id
+                    )),
+                    Some(_) => broken
+                        .as_ref()
+                        .filter(|(b, _)| *b <= a.id)
+                        .map(|(b, _)| format!("the chain up to it is broken at event {b}")),
+                }
+            };
+            AnchorCheck {
+                head: a.clone(),
+                held: why.is_none(),
+                why,
+            }
+        });
+        Ok(Verification {
+            events: count,
+            broken,
+            head: Head {
+                id: head_id,
+                hash: head_hash,
+            },
+            guards,
+            anchor,
+        })
+    }
+
+    /// The redaction events: what each covers, and those whose cutoff did
+    /// not keep the retention period they record.
+    fn redactions(&self) -> Result<Redactions> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id, at, payload FROM audit_events WHERE kind = 'redacted' ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
+        let mut out = Redactions::default();
+        for row in rows {
+            let (id, at, payload) = row?;
+            let payload: Value = serde_json::from_str(&payload).unwrap_or_default();
+            let before = payload["before"].as_str().unwrap_or("").to_owned();
+            // Redactions from before the period was recorded kept at least
+            // a cutoff in the past.
+            let days = payload["days"].as_u64().unwrap_or(0);
+            let kept = match (
+                OffsetDateTime::parse(&before, &Rfc3339),
+                OffsetDateTime::parse(&at, &Rfc3339),
+            ) {
+                (Ok(b), Ok(a)) => b + time::Duration::days(days as i64) <= a,
+                _ => false,
+            };
+            if !kept {
+                out.invalid.push((
+                    id,
+                    format!(
+                        "it redacted questions asked up to {before}, younger than its retention period of {days} days"
+                    ),
+                ));
+            }
+            out.by_id.push((id, before));
+        }
+        // From the newest back: the latest cutoff of any redaction at or after each.
+        let mut latest = String::new();
+        for (_, before) in out.by_id.iter_mut().rev() {
+            if *before > latest {
+                latest = before.clone();
+            }
+            before.clone_from(&latest);
+        }
+        Ok(out)
     }
 
     /// Events matching `filter`, oldest first.
@@ -377,8 +679,10 @@ impl Store {
                AND (?2 IS NULL OR school = ?2)
                AND (?3 = 0 OR kind = 'declined')
                AND (?4 = '' OR instr(',' || ?4 || ',', ',' || kind || ',') > 0)
-               AND (?5 IS NULL OR instr(lower(coalesce(question, '')), lower(?5)) > 0
-                    OR instr(lower(payload), lower(?5)) > 0)
+               AND (?5 IS NULL
+                    OR instr(lower(coalesce(question, '') || char(31) || asker || char(31) || school || char(31)
+                                   || channel || char(31) || coalesce(json_extract(payload, '$.verdict'), '')
+                                   || char(31) || coalesce(json_extract(payload, '$.reply'), '')), lower(?5)) > 0)
                AND ?6 IN (0, 1)
                AND (?8 IS NULL OR id > ?8)
              ORDER BY id {order}
@@ -480,26 +784,55 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// Redacts the text of questions asked before `cutoff` (RFC 3339), keeping
-    /// their hashes, and records that it did. Returns how many were redacted.
-    pub fn redact_before(&self, cutoff: &str) -> Result<usize> {
-        let redacted = {
-            let mut conn = self.conn();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let n = tx.execute(
-                "UPDATE audit_events SET question = NULL WHERE at < ?1 AND question IS NOT NULL",
-                params![cutoff],
-            )?;
-            tx.commit()?;
-            n
-        };
-        if redacted > 0 {
-            self.append(&[NewEvent::new(
-                Kind::Redacted,
-                serde_json::json!({ "before": cutoff, "questions": redacted }),
-            )])?;
+    /// Redacts the text of questions asked more than `days` ago, keeping
+    /// their hashes. The `redacted` event (cutoff and period) is recorded
+    /// first, in the same transaction: the guard trigger allows a question's
+    /// text to go only under such an event. Returns how many were redacted
+    /// and the cutoff.
+    pub fn redact_older_than(&self, days: u32) -> Result<(usize, String)> {
+        let cutoff = retention_cutoff(days);
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let due: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM audit_events WHERE at < ?1 AND question IS NOT NULL",
+            params![cutoff],
+            |r| r.get(0),
+        )?;
+        if due == 0 {
+            return Ok((0, cutoff));
         }
-        Ok(redacted)
+        append_in(
+            &tx,
+            &[NewEvent::new(
+                Kind::Redacted,
+                serde_json::json!({ "before": cutoff, "days": days, "questions": due }),
+            )],
+        )?;
+        let n = tx.execute(
+            "UPDATE audit_events SET question = NULL WHERE at < ?1 AND question IS NOT NULL",
+            params![cutoff],
+        )?;
+        tx.commit().context("committing the redaction")?;
+        Ok((n, cutoff))
+    }
+}
+
+/// The redaction events, for `verify`.
+#[derive(Default)]
+struct Redactions {
+    /// Each redaction's id with the latest cutoff of it and every later one.
+    by_id: Vec<(i64, String)>,
+    /// Redactions whose cutoff was later than their retention period allows.
+    invalid: Vec<(i64, String)>,
+}
+
+impl Redactions {
+    /// Whether a redaction after event `id` covers a question asked at `at`.
+    fn covers(&self, id: i64, at: &str) -> bool {
+        let first_after = self.by_id.partition_point(|(r, _)| *r <= id);
+        self.by_id
+            .get(first_after)
+            .is_some_and(|(_, before)| before.as_str() > at)
     }
 }
 
@@ -655,9 +988,67 @@ mod tests {
         );
         assert!(
             conn.execute("UPDATE audit_events SET question = NULL WHERE id = 2", [])
-                .is_ok(),
-            "redaction"
+                .is_err(),
+            "a question's text goes only under a redaction event"
         );
+        assert!(conn.execute("DELETE FROM audit_head", []).is_err());
+        assert!(
+            conn.execute(
+                "UPDATE audit_head SET last_id = 1, last_hash = (SELECT hash FROM audit_events WHERE id = 1)",
+                []
+            )
+            .is_err(),
+            "the head never moves back"
+        );
+    }
+
+    #[test]
+    fn a_question_removed_without_redaction_is_named() {
+        let store = Store::in_memory().unwrap();
+        for q in ["one", "two", "three"] {
+            store.append(&[exchange(q, Kind::Answered)]).unwrap();
+        }
+        {
+            let conn = store.conn();
+            conn.execute_batch("DROP TRIGGER audit_events_only_redaction;").unwrap();
+            conn.execute("UPDATE audit_events SET question = NULL WHERE id = 2", [])
+                .unwrap();
+        }
+        let v = store.verify().unwrap();
+        assert_eq!(v.broken.as_ref().map(|b| b.0), Some(2), "{v:?}");
+        assert!(v.broken.unwrap().1.contains("no redaction event covers it"));
+        assert_eq!(v.guards, ["audit_events_only_redaction is missing"]);
+        assert!(!store.restore_guards().unwrap().is_empty());
+        assert!(store.guard_problems().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_head_written_down_shows_the_log_was_cut_back() {
+        let store = Store::in_memory().unwrap();
+        for q in ["one", "two"] {
+            store.append(&[exchange(q, Kind::Answered)]).unwrap();
+        }
+        let early = store.head().unwrap();
+        store.append(&[exchange("three", Kind::Answered)]).unwrap();
+        let late = store.head().unwrap();
+        assert_eq!(late.to_string().parse::<Head>().unwrap(), late);
+        let v = store.verify_against(Some(&late)).unwrap();
+        assert!(v.ok(), "{v:?}");
+        {
+            let conn = store.conn();
+            conn.execute_batch(
+                "DROP TRIGGER audit_events_no_delete; DROP TRIGGER audit_head_forward;
+                 DELETE FROM audit_events WHERE id = 3;
+                 UPDATE audit_head SET last_id = 2, last_hash = (SELECT hash FROM audit_events WHERE id = 2);",
+            )
+            .unwrap();
+        }
+        assert!(store.verify_against(Some(&early)).unwrap().anchor.unwrap().held);
+        let v = store.verify_against(Some(&late)).unwrap();
+        assert!(!v.ok());
+        let anchor = v.anchor.unwrap();
+        assert!(!anchor.held);
+        assert!(anchor.why.unwrap().contains("event 3 is not in the log"));
     }
 
     #[test]
@@ -669,7 +1060,7 @@ mod tests {
         {
             let conn = store.conn();
             // Someone with the database file drops the guard and edits row 3.
-            conn.execute_batch("DROP TRIGGER audit_events_only_redact; DROP TRIGGER audit_events_no_delete;")
+            conn.execute_batch("DROP TRIGGER audit_events_only_redaction; DROP TRIGGER audit_events_no_delete;")
                 .unwrap();
             conn.execute(
                 "UPDATE audit_events SET payload = '{\"verdict\":\"yes\"}' WHERE id = 3",
@@ -699,13 +1090,29 @@ mod tests {
         store
             .append(&[exchange("my pupil's name is…", Kind::Declined)])
             .unwrap();
-        let far_future = "2999-01-01T00:00:00.000000Z";
-        assert_eq!(store.redact_before(far_future).unwrap(), 1);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(store.redact_older_than(0).unwrap().0, 1);
         let events = store.list(&Filter::default()).unwrap();
         assert_eq!(events[0].question, None);
         assert!(!events[0].question_hash.is_empty());
         assert_eq!(events[1].kind, "redacted");
-        assert!(store.verify().unwrap().broken.is_none());
+        let v = store.verify().unwrap();
+        assert!(v.ok(), "{v:?}");
+        // A redaction younger than the period it claims is named.
+        let store = Store::in_memory().unwrap();
+        store.append(&[exchange("hello", Kind::Declined)]).unwrap();
+        store
+            .append(&[NewEvent::new(
+                Kind::Redacted,
+                serde_json::json!({ "before": "2999-01-01T00:00:00.000000Z", "days": 30, "questions": 1 }),
+            )])
+            .unwrap();
+        store
+            .conn()
+            .execute("UPDATE audit_events SET question = NULL WHERE id = 1", [])
+            .unwrap();
+        let v = store.verify().unwrap();
+        assert_eq!(v.broken.as_ref().map(|b| b.0), Some(2), "{v:?}");
     }
 
     #[test]

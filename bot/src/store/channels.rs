@@ -92,13 +92,14 @@ impl Store {
         )?)
     }
 
-    /// The conversation the bot answered in under `key`, if any.
-    pub fn conversation(&self, channel: &str, key: &str) -> Result<Option<Conversation>> {
+    /// `sender`'s conversation with the bot under `key`, if they have one:
+    /// their last self-contained question there and the clause it cited.
+    pub fn conversation(&self, channel: &str, key: &str, sender: &str) -> Result<Option<Conversation>> {
         Ok(self
             .conn()
             .query_row(
-                "SELECT question, clause FROM conversations WHERE channel = ?1 AND key = ?2",
-                params![channel, key],
+                "SELECT question, clause FROM conversations WHERE channel = ?1 AND key = ?2 AND sender = ?3",
+                params![channel, key, sender],
                 |r| {
                     Ok(Conversation {
                         question: r.get(0)?,
@@ -109,14 +110,47 @@ impl Store {
             .optional()?)
     }
 
-    /// Remembers the conversation's latest self-contained question and the
-    /// clause its answer cited.
-    pub fn remember_conversation(&self, channel: &str, key: &str, conversation: &Conversation) -> Result<()> {
+    /// The clause the bot cited last under `key`, whoever it answered: the
+    /// answer a colleague reading the thread sees.
+    pub fn last_cited_in(&self, channel: &str, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT clause FROM conversations WHERE channel = ?1 AND key = ?2 AND clause IS NOT NULL
+                 ORDER BY at DESC LIMIT 1",
+                params![channel, key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Whether the bot answered anyone under `key` (a thread it takes part in).
+    pub fn answered_in(&self, channel: &str, key: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM conversations WHERE channel = ?1 AND key = ?2 LIMIT 1",
+                params![channel, key],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Remembers `sender`'s latest self-contained question under `key` and
+    /// the clause its answer cited.
+    pub fn remember_conversation(
+        &self,
+        channel: &str,
+        key: &str,
+        sender: &str,
+        conversation: &Conversation,
+    ) -> Result<()> {
         self.conn().execute(
-            "INSERT INTO conversations (channel, key, question, clause, at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (channel, key) DO UPDATE
+            "INSERT INTO conversations (channel, key, sender, question, clause, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (channel, key, sender) DO UPDATE
              SET question = excluded.question, clause = excluded.clause, at = excluded.at",
-            params![channel, key, conversation.question, conversation.clause, now()],
+            params![channel, key, sender, conversation.question, conversation.clause, now()],
         )?;
         Ok(())
     }
@@ -148,7 +182,8 @@ mod tests {
         store.set_channel_state("matrix", "since", "s2").unwrap();
         assert_eq!(store.channel_state("matrix", "since").unwrap().as_deref(), Some("s2"));
 
-        assert_eq!(store.conversation("matrix", "!r $root").unwrap(), None);
+        assert_eq!(store.conversation("matrix", "!r $root", "@a:x").unwrap(), None);
+        assert!(!store.answered_in("matrix", "!r $root").unwrap());
         let first = Conversation {
             question: "first".into(),
             clause: Some("a/b/c".into()),
@@ -157,8 +192,30 @@ mod tests {
             question: "second".into(),
             clause: None,
         };
-        store.remember_conversation("matrix", "!r $root", &first).unwrap();
-        store.remember_conversation("matrix", "!r $root", &second).unwrap();
-        assert_eq!(store.conversation("matrix", "!r $root").unwrap(), Some(second));
+        store
+            .remember_conversation("matrix", "!r $root", "@a:x", &first)
+            .unwrap();
+        store
+            .remember_conversation("matrix", "!r $root", "@a:x", &second)
+            .unwrap();
+        assert_eq!(
+            store.conversation("matrix", "!r $root", "@a:x").unwrap(),
+            Some(second.clone())
+        );
+        // Someone else in the same thread has no context of their own yet.
+        assert_eq!(store.conversation("matrix", "!r $root", "@b:x").unwrap(), None);
+        assert!(store.answered_in("matrix", "!r $root").unwrap());
+        assert_eq!(store.last_cited_in("matrix", "!r $root").unwrap(), None);
+        // The last clause cited in the thread, though the last answer cited none.
+        store
+            .remember_conversation("matrix", "!r $root", "@b:x", &first)
+            .unwrap();
+        store
+            .remember_conversation("matrix", "!r $root", "@c:x", &second)
+            .unwrap();
+        assert_eq!(
+            store.last_cited_in("matrix", "!r $root").unwrap().as_deref(),
+            Some("a/b/c")
+        );
     }
 }

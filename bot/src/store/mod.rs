@@ -32,6 +32,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/008_acknowledgements.sql")),
         M::up(include_str!("migrations/009_campaign_slots.sql")),
         M::up(include_str!("migrations/010_nudge_lookups.sql")),
+        M::up(include_str!("migrations/011_conversation_sender.sql")),
+        M::up(audit::GUARDS_SQL),
     ])
 }
 
@@ -53,8 +55,8 @@ impl Store {
         Ok(Store { conn: Mutex::new(conn) })
     }
 
-    /// A store in memory, for tests.
-    #[cfg(test)]
+    /// A store in memory (for tests, and the reference schema the guards
+    /// are compared with).
     pub fn in_memory() -> Result<Store> {
         let mut conn = Connection::open_in_memory()?;
         Self::configure(&mut conn)?;
@@ -87,5 +89,20 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn conversations_from_before_senders_are_kept_as_no_one_s() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 10).unwrap();
+        conn.execute(
+            "INSERT INTO conversations (channel, key, question, clause, at) VALUES ('matrix', '!r $t', 'q', NULL, 'now')",
+            [],
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let store = Store { conn: Mutex::new(conn) };
+        assert!(store.answered_in("matrix", "!r $t").unwrap());
+        assert_eq!(store.conversation("matrix", "!r $t", "@a:x").unwrap(), None);
     }
 }

@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -14,7 +15,86 @@ use super::Store;
 use super::audit::{now, sha256_hex};
 
 /// Who may use the dashboard.
-pub const ROLES: &[&str] = &["esafety-lead", "head", "inspector"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+#[value(rename_all = "kebab-case")]
+pub enum Role {
+    EsafetyLead,
+    Head,
+    Inspector,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::EsafetyLead, Role::Head, Role::Inspector];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::EsafetyLead => "esafety-lead",
+            Role::Head => "head",
+            Role::Inspector => "inspector",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ToSql for Role {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Role {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == text)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown role '{text}'").into()))
+    }
+}
+
+/// The longest user name, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+/// The longest password, in bytes: hashing is linear in its length, so a
+/// sign-in must not be able to hand argon2 a megabyte.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// The shortest password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// Whether `name` can be a user's name: not empty, at most
+/// [`MAX_NAME_CHARS`], no control characters and no spaces at either end
+/// (a name that prints the same as another must not be a second account).
+pub fn check_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        bail!("the user name is empty");
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        bail!("the user name is longer than {MAX_NAME_CHARS} characters");
+    }
+    if name.chars().any(char::is_control) {
+        bail!("the user name contains a control character");
+    }
+    if name.trim() != name {
+        bail!("the user name starts or ends with a space");
+    }
+    Ok(())
+}
+
+/// Whether `password` is acceptable for a new account.
+pub fn check_password_strength(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        bail!("the password must be at least {MIN_PASSWORD_CHARS} characters");
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        bail!("the password must be at most {MAX_PASSWORD_BYTES} bytes");
+    }
+    Ok(())
+}
 
 /// How long a session lasts without signing in again.
 pub const SESSION_HOURS: i64 = 8;
@@ -23,7 +103,7 @@ pub const SESSION_HOURS: i64 = 8;
 pub struct User {
     pub id: i64,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     /// `None`: every school.
     pub school: Option<String>,
 }
@@ -43,13 +123,9 @@ pub fn random_token() -> String {
 }
 
 impl Store {
-    pub fn add_user(&self, name: &str, role: &str, school: Option<&str>, password: &str) -> Result<User> {
-        if !ROLES.contains(&role) {
-            bail!("unknown role '{role}' (one of: {})", ROLES.join(", "));
-        }
-        if password.chars().count() < 10 {
-            bail!("the password must be at least 10 characters");
-        }
+    pub fn add_user(&self, name: &str, role: Role, school: Option<&str>, password: &str) -> Result<User> {
+        check_name(name)?;
+        check_password_strength(password)?;
         let salt = SaltString::generate(&mut OsRng);
         let hash = Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -64,7 +140,7 @@ impl Store {
         Ok(User {
             id: conn.last_insert_rowid(),
             name: name.to_owned(),
-            role: role.to_owned(),
+            role,
             school: school.map(str::to_owned),
         })
     }
@@ -157,7 +233,7 @@ mod tests {
     fn passwords_and_sessions() {
         let store = Store::in_memory().unwrap();
         let user = store
-            .add_user("hannah", "esafety-lead", None, "correct horse battery")
+            .add_user("hannah", Role::EsafetyLead, None, "correct horse battery")
             .unwrap();
         assert!(store.check_password("hannah", "wrong password!").unwrap().is_none());
         assert!(
@@ -181,7 +257,28 @@ mod tests {
         assert!(store.session("forged").unwrap().is_none());
         store.end_session(&token).unwrap();
         assert!(store.session(&token).unwrap().is_none());
-        assert!(store.add_user("x", "janitor", None, "long enough pw").is_err());
-        assert!(store.add_user("y", "head", None, "short").is_err());
+        assert!(store.add_user("y", Role::Head, None, "short").is_err());
+        assert!(store.add_user("", Role::Head, None, "long enough pw").is_err());
+        assert_eq!(store.session(&token).unwrap().map(|s| s.user.role), None);
+        let token = store.create_session(&user).unwrap();
+        assert_eq!(store.session(&token).unwrap().unwrap().user.role, Role::EsafetyLead);
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn names_are_bounded_printable_and_trimmed() {
+        assert!(check_name("hannah").is_ok());
+        assert!(check_name("Hannah Price").is_ok());
+        assert!(check_name(&"é".repeat(MAX_NAME_CHARS)).is_ok());
+        for bad in ["", " hannah", "hannah ", "han\nnah", "han\u{7f}nah", "\t"] {
+            assert!(check_name(bad).is_err(), "{bad:?} is refused");
+        }
+        assert!(check_name(&"a".repeat(MAX_NAME_CHARS + 1)).is_err());
+        assert!(check_password_strength(&"p".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
+        assert!(check_password_strength("ten chars!").is_ok());
     }
 }
