@@ -576,6 +576,21 @@ pub fn thesaurus(path: Option<&Path>, setting: &str) -> Result<Thesaurus> {
 mod tests {
     use super::*;
 
+    fn dashboard(toml: &str) -> Dashboard {
+        toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn cookies_are_secure_when_staff_reach_the_dashboard_over_https() {
+        assert!(!dashboard("").secure_cookies());
+        assert!(!dashboard("public_url = \"http://dash.example\"").secure_cookies());
+        assert!(dashboard("public_url = \"https://dash.example\"").secure_cookies());
+        assert!(dashboard("public_url = \"HTTPS://dash.example/\"").secure_cookies());
+        // Said outright, either way, it wins.
+        assert!(!dashboard("public_url = \"https://dash.example\"\nsecure_cookies = false").secure_cookies());
+        assert!(dashboard("secure_cookies = true").secure_cookies());
+    }
+
     #[test]
     fn the_shipped_config_names_the_shipped_thesaurus() {
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/policybot.toml");
@@ -602,25 +617,5 @@ mod tests {
         );
         std::fs::write(dir.path().join("words.toml"), "[[group]]\nterms = [\"a\", \"b\"]\n").unwrap();
         Config::load(&path).unwrap().thesaurus().unwrap();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn dashboard(toml: &str) -> Dashboard {
-        toml::from_str(toml).unwrap()
-    }
-
-    #[test]
-    fn cookies_are_secure_when_staff_reach_the_dashboard_over_https() {
-        assert!(!dashboard("").secure_cookies());
-        assert!(!dashboard("public_url = \"http://dash.example\"").secure_cookies());
-        assert!(dashboard("public_url = \"https://dash.example\"").secure_cookies());
-        assert!(dashboard("public_url = \"HTTPS://dash.example/\"").secure_cookies());
-        // Said outright, either way, it wins.
-        assert!(!dashboard("public_url = \"https://dash.example\"\nsecure_cookies = false").secure_cookies());
-        assert!(dashboard("secure_cookies = true").secure_cookies());
     }
 }
