@@ -256,3 +256,84 @@ async fn leave_rooms_not_allowed(client: &Client, bot: &Bot) {
         }
     }
 }
+
+/// Keeps matrix-sdk from logging an expected absence as an error.
+/// matrix-sdk logs every failed request at ERROR before handing the error
+/// to its caller, including the 404 "Account data not found" of its own
+/// start-up reads (no secret storage, no key backup, no `m.direct` list yet),
+/// which those callers take as "none" (three ERROR lines per start of a
+/// bot or a bench client). A 404 is always handed back: a caller to which
+/// it is a failure reports it, with its context.
+pub struct ExpectedAbsence;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ExpectedAbsence {
+    fn event_enabled(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) -> bool {
+        if event.metadata().target() != "matrix_sdk::http_client" {
+            return true;
+        }
+        let mut message = Message::default();
+        event.record(&mut message);
+        !is_expected_absence(&message.0)
+    }
+}
+
+#[derive(Default)]
+struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+/// A request error that is the homeserver saying "there is none"
+/// (`M_NOT_FOUND`), as matrix-sdk's request log words it.
+fn is_expected_absence(message: &str) -> bool {
+    message.contains("status_code: 404") && message.contains("kind: NotFound")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// Collects the messages of the events that get through.
+    #[derive(Clone, Default)]
+    struct Kept(Arc<Mutex<Vec<String>>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Kept {
+        fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            let mut message = Message::default();
+            event.record(&mut message);
+            self.0.lock().unwrap().push(message.0);
+        }
+    }
+
+    #[test]
+    fn an_absent_account_data_event_is_not_logged_as_an_error() {
+        let kept = Kept::default();
+        let subscriber = tracing_subscriber::registry().with(kept.clone()).with(ExpectedAbsence);
+        tracing::subscriber::with_default(subscriber, || {
+            // As matrix-sdk 0.18 logs it (http_client/mod.rs), for Synapse.
+            tracing::error!(
+                target: "matrix_sdk::http_client",
+                "Error while sending request: Api(Server(MatrixError(Error {{ status_code: 404, body: \
+                 Standard(StandardErrorBody {{ kind: NotFound, message: \"Account data not found\" }}) }})))"
+            );
+            tracing::error!(
+                target: "matrix_sdk::http_client",
+                "Error while sending request: Api(Server(MatrixError(Error {{ status_code: 403, body: \
+                 Standard(StandardErrorBody {{ kind: Forbidden, message: \"Invalid password\" }}) }})))"
+            );
+            tracing::error!(target: "policybot::matrix", "status_code: 404 kind: NotFound, ours");
+        });
+        let kept = kept.0.lock().unwrap();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(kept[0].contains("Forbidden") && kept[1].contains("ours"));
+    }
+}
