@@ -186,6 +186,22 @@ fn readme_rows(server: &serde_json::Value, client: &serde_json::Value) -> [Strin
     ]
 }
 
+async fn wait_for_join(room: &Room, bot: &OwnedUserId) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let _ = room.sync_members().await;
+        if let Ok(Some(member)) = room.get_member(bot).await
+            && *member.membership() == MembershipState::Join
+        {
+            return Ok(());
+        }
+        if started.elapsed() > REPLY_TIMEOUT {
+            bail!("the bot did not join the direct chat: is it running, and is the asker on its staff list?");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,21 +217,5 @@ mod tests {
              max 61 ms | p95 ≤ 300 ms |"
         );
         assert!(round_trip.contains("p50 1038 ms, p95 1053 ms"), "{round_trip}");
-    }
-}
-
-async fn wait_for_join(room: &Room, bot: &OwnedUserId) -> Result<()> {
-    let started = Instant::now();
-    loop {
-        let _ = room.sync_members().await;
-        if let Ok(Some(member)) = room.get_member(bot).await
-            && *member.membership() == MembershipState::Join
-        {
-            return Ok(());
-        }
-        if started.elapsed() > REPLY_TIMEOUT {
-            bail!("the bot did not join the direct chat: is it running, and is the asker on its staff list?");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
