@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use policybot::{
     bench, bench_audit, bench_campaign, bench_dashboard, bench_email, bench_import, bench_matrix, cmd_ask, cmd_audit,
@@ -290,12 +292,15 @@ fn run() -> Result<()> {
         // The PDF libraries log what our own errors already say, better
         // ("is password-protected", "no text layer"); the crypto store warns
         // at every room key that there is no server-side key backup (the
-        // bot's keys live in its own store, see matrix/session.rs).
+        // bot's keys live in its own store, see matrix/session.rs); an
+        // absent account data event is no error.
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("POLICYBOT_LOG")
                 .unwrap_or_else(|_| "warn,lopdf=error,pdf_extract=error,matrix_sdk_crypto::backups=error".into()),
         )
         .with_writer(std::io::stderr)
+        .finish()
+        .with(policybot::matrix::ExpectedAbsence)
         .init();
     let cli = Cli::parse();
     match cli.command {

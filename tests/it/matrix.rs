@@ -196,6 +196,124 @@ async fn conversation(synapse: &Synapse, s: &Sandbox) {
     verify.assert_success();
 }
 
+/// What Element sends: a reply to the bot's answer carries the answer,
+/// quoted, in `body` and in `<mx-reply>`, and an edit carries its new text
+/// in `m.new_content`. The bot answers what the person typed, and an edit
+/// once.
+#[test]
+fn replies_and_edits_from_real_clients_are_read_as_typed() {
+    let Some(synapse) = Synapse::start() else { return };
+    for user in ["policybot", "amira", "tom"] {
+        synapse.register(user, PASSWORD);
+    }
+    let s = bot_sandbox(&synapse);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let bot = start_bot(&s);
+        let bot_id: OwnedUserId = "@policybot:localhost".try_into().unwrap();
+        let amira = Member::login(&synapse.url, "amira").await;
+        let tom = Member::login(&synapse.url, "tom").await;
+        let dm = amira.client.create_dm(&bot_id).await.expect("creating a DM");
+        amira.wait_for_member(&dm, &bot_id, MembershipState::Join).await;
+        let asked = amira.say_text(&dm, WHATSAPP).await;
+        let answer = amira.reply_to(&asked).await;
+
+        // A rich reply to the answer, with both fallbacks, asks something new.
+        let typed = "Can I plug in a memory stick from home?";
+        let reply = amira.say_raw(&dm, element_reply(&dm, &answer, typed)).await;
+        let answered = amira.reply_to(&reply).await;
+        let question = audit(&s, &reply)["question"].as_str().unwrap_or_default().to_owned();
+        let quoted = answer.body.lines().next().unwrap_or_default();
+        assert!(
+            question.contains("memory stick") && !question.contains(quoted),
+            "the question is what Amira typed, not the answer she replied to: {question}"
+        );
+        assert_ne!(answered.body, answer.body, "a new answer, about the new text");
+
+        // An edit of an answered question: told once that the answer is to
+        // the first version.
+        let edit = element_edit(&asked, "Can I use WhatsApp to message parents from home?", None);
+        let first_edit = amira.say_raw(&dm, edit.clone()).await;
+        let stands = amira.reply_to(&first_edit).await;
+        assert!(stands.body.starts_with("You edited your message"), "{}", stands.body);
+        let second_edit = amira.say_raw(&dm, edit).await;
+        tokio::time::sleep(QUIET).await;
+        assert!(amira.replies_to(&second_edit).is_empty(), "told once");
+        assert_eq!(amira.replies_to(&asked).len(), 1, "the question is not answered again");
+
+        // In a staff room, a question edited to mention the bot is answered
+        // then, as it reads now, in a thread on it; once.
+        let group = amira.create_room(&[&bot_id, tom.id()]).await;
+        amira.wait_for_member(&group, &bot_id, MembershipState::Join).await;
+        tom.client.join_room_by_id(group.room_id()).await.expect("tom joins");
+        amira.wait_for_member(&group, tom.id(), MembershipState::Join).await;
+        let unaddressed = amira.say_text(&group, typed).await;
+        tokio::time::sleep(QUIET).await;
+        assert!(amira.replies_to(&unaddressed).is_empty(), "no answer without a mention");
+        let mention = format!("policybot: {typed}");
+        let addressed = amira
+            .say_raw(&group, element_edit(&unaddressed, &mention, Some(&bot_id)))
+            .await;
+        let in_thread = amira.reply_to(&unaddressed).await;
+        assert_eq!(in_thread.thread.as_ref(), Some(&unaddressed), "{in_thread:?}");
+        let question = audit(&s, &unaddressed)["question"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(question.contains("memory stick"), "{question}");
+        tokio::time::sleep(QUIET).await;
+        assert_eq!(amira.replies_to(&unaddressed).len(), 1);
+        assert!(amira.replies_to(&addressed).is_empty());
+
+        assert!(bot.stop_within(STOP_TIMEOUT).success());
+        s.run(["audit", "verify"]).assert_success();
+    });
+}
+
+/// A reply as Element builds it: `m.in_reply_to`, and the message replied
+/// to quoted in both `body` and `formatted_body`.
+fn element_reply(room: &Room, to: &Seen, typed: &str) -> Value {
+    let mut lines = to.body.lines();
+    let mut quoted = format!("> <{}> {}", to.sender, lines.next().unwrap_or_default());
+    for line in lines {
+        quoted.push_str(&format!("\n> {line}"));
+    }
+    let html = to.html.clone().unwrap_or_else(|| to.body.replace('\n', "<br>"));
+    serde_json::json!({
+        "msgtype": "m.text",
+        "body": format!("{quoted}\n\n{typed}"),
+        "format": "org.matrix.custom.html",
+        "formatted_body": format!(
+            "<mx-reply><blockquote><a href=\"https://matrix.to/#/{room}/{id}?via=localhost\">In reply to</a> \
+             <a href=\"https://matrix.to/#/{sender}\">{sender}</a><br>{html}</blockquote></mx-reply>{typed}",
+            room = room.room_id(),
+            id = to.id,
+            sender = to.sender,
+        ),
+        "m.relates_to": { "m.in_reply_to": { "event_id": to.id } },
+        "m.mentions": { "user_ids": [to.sender] },
+    })
+}
+
+/// An edit as Element builds it: a "* " fallback, and the new text in
+/// `m.new_content` (with the mentions it now has).
+fn element_edit(of: &OwnedEventId, text: &str, mentioning: Option<&OwnedUserId>) -> Value {
+    let mentions = match mentioning {
+        Some(user) => serde_json::json!({ "user_ids": [user] }),
+        None => serde_json::json!({}),
+    };
+    serde_json::json!({
+        "msgtype": "m.text",
+        "body": format!(" * {text}"),
+        "m.new_content": { "msgtype": "m.text", "body": text, "m.mentions": mentions },
+        "m.mentions": mentions,
+        "m.relates_to": { "rel_type": "m.replace", "event_id": of },
+    })
+}
+
 /// Lets `user` send one message a second, with no burst, through Synapse's admin
 /// API (as a throwaway admin account).
 async fn limit_messages(synapse: &Synapse, user: &str) {
@@ -451,6 +569,15 @@ impl Member {
 
     async fn say(&self, room: &Room, content: RoomMessageEventContent) -> OwnedEventId {
         room.send(content).await.expect("sending a message").response.event_id
+    }
+
+    /// Sends a message's content as a client built it, field for field.
+    async fn say_raw(&self, room: &Room, content: Value) -> OwnedEventId {
+        room.send_raw("m.room.message", content)
+            .await
+            .expect("sending a message")
+            .response
+            .event_id
     }
 
     /// Waits until `user`'s membership of `room` is `state`.

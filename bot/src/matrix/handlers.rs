@@ -5,20 +5,20 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use matrix_sdk::event_handler::Ctx;
 use matrix_sdk::ruma::events::Mentions;
 use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::{
-    AddMentions, ForwardThread, MessageType, OriginalSyncRoomMessageEvent, Relation, ReplyWithinThread,
-    RoomMessageEventContent,
+    AddMentions, ForwardThread, OriginalSyncRoomMessageEvent, Relation, ReplyWithinThread, RoomMessageEventContent,
 };
-use matrix_sdk::ruma::{MilliSecondsSinceUnixEpoch, OwnedTransactionId, RoomId};
+use matrix_sdk::ruma::{EventId, MilliSecondsSinceUnixEpoch, OwnedTransactionId, RoomId};
 use matrix_sdk::{Client, Room, RoomMemberships, RoomState};
 use serde_json::json;
 
+use super::message::{self, Read, Said};
 use super::{Bot, CHANNEL};
 use crate::backoff::Backoff;
 use crate::service::{Channel, Who};
@@ -144,36 +144,68 @@ async fn on_message(event: OriginalSyncRoomMessageEvent, room: Room, Ctx(bot): C
     if event.sender == bot.own || room.state() != RoomState::Joined {
         return;
     }
-    // Notices are what bots send; edits re-send an old message.
-    let MessageType::Text(text) = &event.content.msgtype else {
-        return;
-    };
-    if matches!(event.content.relates_to, Some(Relation::Replacement(_))) {
-        return;
-    }
     if from_before_joining(&bot, room.room_id(), event.origin_server_ts) {
         return;
     }
-    if let Err(e) = handle_message(
-        &bot,
-        &room,
-        &event,
-        &text.body,
-        text.formatted.as_ref().map(|f| f.body.as_str()),
-    )
-    .await
-    {
+    let handled = match message::read(&event.content) {
+        Read::Ignored => return,
+        Read::Text(said) => handle_message(&bot, &room, &event, &said).await,
+        Read::Edit { of, now } => handle_edit(&bot, &room, &event, &of, &now).await,
+    };
+    if let Err(e) = handled {
         tracing::error!(event = %event.event_id, room = %room.room_id(), "answering: {e:#}");
     }
 }
 
-async fn handle_message(
+/// What the bot says to an edit of a question it has answered: its answer
+/// is to the question as first sent.
+const ANSWER_STANDS: &str = "You edited your message after I answered it: my answer is to what it said \
+first. To ask what it says now, send it as a new message.";
+
+/// An edited message. An edit of a question not answered yet (a mention
+/// added in a staff room, say) is answered as the question now reads, in
+/// its place; after that, or if it was answered already, the sender is told
+/// once that the answer stands for the first version.
+async fn handle_edit(
     bot: &Arc<Bot>,
     room: &Room,
-    event: &OriginalSyncRoomMessageEvent,
-    body: &str,
-    formatted: Option<&str>,
+    edit: &OriginalSyncRoomMessageEvent,
+    of: &EventId,
+    now: &Said,
 ) -> Result<()> {
+    let store = bot.service.store();
+    let stands = format!("edited {of}");
+    if store.delivered(CHANNEL, &stands)? {
+        return Ok(());
+    }
+    // The original says where the conversation is (its thread) and who
+    // asked: only its sender may edit it, and only messages from after the
+    // bot joined are questions.
+    let fetched = room.event(of, None).await.context("fetching the edited message")?;
+    let original: OriginalSyncRoomMessageEvent = fetched
+        .raw()
+        // Only a message can be edited into a message.
+        .deserialize_as_unchecked()
+        .context("the edited message is not a message")?;
+    if original.sender != edit.sender || from_before_joining(bot, room.room_id(), original.origin_server_ts) {
+        return Ok(());
+    }
+    if !store.delivered(CHANNEL, original.event_id.as_str())? {
+        return handle_message(bot, room, &original, now).await;
+    }
+    let content = RoomMessageEventContent::notice_plain(ANSWER_STANDS);
+    let content = if is_direct(room).await {
+        content.make_reply_to(edit, ForwardThread::Yes, AddMentions::No)
+    } else {
+        // The answer is in the thread on the question.
+        content.make_for_thread(&original, ReplyWithinThread::No, AddMentions::No)
+    };
+    send(bot, room, content, &stands).await
+}
+
+/// Answers `event` (a question, or the message an edit changed), which says
+/// `said`.
+async fn handle_message(bot: &Arc<Bot>, room: &Room, event: &OriginalSyncRoomMessageEvent, said: &Said) -> Result<()> {
     let direct = is_direct(room).await;
     let thread_root = match &event.content.relates_to {
         Some(Relation::Thread(thread)) => Some(thread.event_id.clone()),
@@ -187,12 +219,8 @@ async fn handle_message(
         (None, false) => format!("{} {}", room.room_id(), event.event_id),
     };
     let store = bot.service.store();
-    let mentioned = event
-        .content
-        .mentions
-        .as_ref()
-        .is_some_and(|m| m.user_ids.contains(&bot.own))
-        || bot.names.mentioned_in(body, formatted);
+    let mentioned = said.mentions.as_ref().is_some_and(|m| m.user_ids.contains(&bot.own))
+        || bot.names.mentioned_in(&said.text, said.html.as_deref());
     let in_our_thread = thread_root.is_some() && store.answered_in(CHANNEL, &conversation_key)?;
     if !(direct || mentioned || in_our_thread) {
         return Ok(());
@@ -202,7 +230,7 @@ async fn handle_message(
         return Ok(());
     }
 
-    let text = bot.names.strip_address(body).to_owned();
+    let text = bot.names.strip_address(&said.text).to_owned();
     let sender = event.sender.to_string();
     // "I acknowledge" in a direct chat: a reply to a nudge acknowledges that
     // nudge, anything else the latest nudge sent to them.

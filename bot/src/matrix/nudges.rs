@@ -69,6 +69,7 @@ struct MatrixSender {
 
 impl Deliver for MatrixSender {
     async fn deliver(&self, nudge: Nudge) -> Result<Step> {
+        self.bot.nudging();
         let id = nudge.id;
         match self.one(nudge).await {
             Ok(()) => Ok(Step::Next),
@@ -89,6 +90,7 @@ impl Deliver for MatrixSender {
     async fn before_batch(&self, batch: &[Nudge]) {
         let service = &self.bot.service;
         for nudge in batch {
+            self.bot.nudging();
             match nudge::still_needed(service.store(), service.directory(), nudge) {
                 Ok(Ok(_)) => {}
                 Ok(Err(_)) => continue,
