@@ -32,7 +32,9 @@ pub struct Target {
     pub bot: String,
 }
 
-const TARGET_P95_MS: f64 = 300.0;
+// The bot's own part of a chat answer: held back by nothing but the answer
+// itself (sync pacing once held questions for up to a second).
+const TARGET_P95_MS: f64 = 100.0;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn run(target: &Target, questions: usize, json: bool) -> Result<()> {
@@ -214,7 +216,7 @@ mod tests {
         assert_eq!(
             turnaround,
             "| bot turnaround, question to reply, by Synapse's own timestamps | p50 50 ms, p95 61 ms, p99 61 ms, \
-             max 61 ms | p95 ≤ 300 ms |"
+             max 61 ms | p95 ≤ 100 ms |"
         );
         assert!(round_trip.contains("p50 1038 ms, p95 1053 ms"), "{round_trip}");
     }

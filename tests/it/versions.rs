@@ -142,6 +142,8 @@ fn a_policy_saved_while_serving_is_live_in_seconds_and_a_broken_save_changes_not
         clauses.contains(OLD_ITEM) && clauses.contains("since changed"),
         "{clauses}"
     );
+    // A "Don't" item is quoted under its list's head there too.
+    assert!(clauses.contains("Under ‘Don't:’"), "{clauses}");
     let status = server.stop_within(Duration::from_secs(10));
     assert!(status.success(), "serve exited with {status}");
 

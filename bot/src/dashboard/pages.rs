@@ -112,6 +112,15 @@ fn school_filter(state: &AppState, session: &Session, current: Option<&str>, sea
 }
 
 /// Says so under a question that was cut to what the engine reads.
+/// A clause quoted as every channel quotes it: an item of a "Don't" list
+/// under its list's head, so a ban never reads as permission.
+fn quoted(clause: &policybot_index::Clause) -> Markup {
+    html! {
+        @if let Some(head) = &clause.list_head { p.muted { "Under ‘" (head) ":’" } }
+        blockquote { (clause.text) }
+    }
+}
+
 fn cut_mark(e: &Event) -> Markup {
     html! {
         @if let Some(chars) = e.payload["cut"]["chars"].as_u64() {
@@ -243,10 +252,10 @@ pub fn clause_report(state: &AppState, session: &Session, rows: &[ClauseCount]) 
                     tr {
                         td {
                             @if let Some(clause) = state.service.engine().clause(id) {
-                                (clause.citation()) blockquote { (clause.text) }
+                                (clause.citation()) (quoted(clause))
                             } @else if let Ok(Some(clause)) = state.service.store().clause_in_version(id, version) {
                                 (clause.citation()) span.muted { " (since changed or removed)" }
-                                blockquote { (clause.text) }
+                                (quoted(&clause))
                             } @else {
                                 (id) " — version " (version) span.muted { " (no longer in the current policy)" }
                             }
@@ -396,7 +405,11 @@ pub fn ack_form(
             details open[changed.is_none()] {
                 summary { "The whole policy (" (policy.clauses.len()) " clauses)" }
                 @for clause in &policy.clauses {
-                    p { span.muted { (clause.place()) } br; (clause.text) }
+                    p {
+                        span.muted { (clause.place()) } br;
+                        @if let Some(head) = &clause.list_head { span.muted { "Under ‘" (head) ":’ — " } }
+                        (clause.text)
+                    }
                 }
             }
             @if done.is_none() {
