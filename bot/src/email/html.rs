@@ -329,12 +329,7 @@ impl Reader {
 /// follows, without quote marks.
 fn ends_new_text(name: &str, tag: &Tag<'_>) -> bool {
     let id = tag.attr("id").unwrap_or_default().to_ascii_lowercase();
-    let style: String = tag
-        .attr("style")
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-        .split_whitespace()
-        .collect();
+    let style = style_of(tag);
     // Outlook on the web / new Outlook: `<div id="appendonsend"></div><hr style=
     // "display:inline-block;width:98%"><div id="divRplyFwdMsg">`; older OWA: `divRpF123456`;
     // new Outlook for Mac: `mail-editor-reference-message-container`.
@@ -360,15 +355,17 @@ fn is_signature(tag: &Tag<'_>) -> bool {
 
 /// An element its reader never sees.
 fn is_hidden(tag: &Tag<'_>) -> bool {
-    tag.attr("hidden").is_some() || {
-        let style: String = tag
-            .attr("style")
-            .unwrap_or_default()
-            .to_ascii_lowercase()
-            .split_whitespace()
-            .collect();
-        style.contains("display:none")
-    }
+    tag.attr("hidden").is_some() || style_of(tag).contains("display:none")
+}
+
+/// A tag's `style`, lower-case with its white space removed, so
+/// `display: none` and `DISPLAY:none` read alike.
+fn style_of(tag: &Tag<'_>) -> String {
+    tag.attr("style")
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .split_whitespace()
+        .collect()
 }
 
 /// A start or end tag as written.
