@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use anyhow::Result;
-use policybot_index::engine::MAX_QUESTION_CHARS;
+use policybot_index::engine::{MAX_QUESTION_CHARS, part_read};
 use policybot_index::{Answer, AnswerError, Asker, Engine};
 use serde::Serialize;
 use serde_json::json;
@@ -104,14 +104,12 @@ fn intake(question: &str) -> (Cow<'_, str>, Option<usize>) {
         Cow::Borrowed(question)
     };
     let trimmed = question.trim();
-    // The engine trims, then reads the first MAX_QUESTION_CHARS characters.
-    match trimmed.char_indices().nth(MAX_QUESTION_CHARS) {
-        None => (question, None),
-        Some((end, _)) => {
-            let chars = trimmed.chars().count();
-            (Cow::Owned(trimmed[..end].to_owned()), Some(chars))
-        }
+    let read = part_read(trimmed);
+    if read.len() == trimmed.len() {
+        return (question, None);
     }
+    let chars = trimmed.chars().count();
+    (Cow::Owned(read.to_owned()), Some(chars))
 }
 
 pub struct Service {

@@ -24,6 +24,16 @@ use crate::verdict::{self, Verdict};
 /// a pasted essay must not slow the bot for everyone else.
 pub const MAX_QUESTION_CHARS: usize = 2000;
 
+/// The part of a question the engine reads: trimmed, and at most
+/// [`MAX_QUESTION_CHARS`] characters. The service stores no more than this.
+pub fn part_read(question: &str) -> &str {
+    let question = question.trim();
+    match question.char_indices().nth(MAX_QUESTION_CHARS) {
+        Some((end, _)) => &question[..end],
+        None => question,
+    }
+}
+
 /// Who is asking: only their school's clauses may answer.
 #[derive(Debug, Clone)]
 pub struct Asker<'a> {
@@ -265,7 +275,7 @@ impl Engine {
         if !self.has_school(asker.school) {
             return Err(AnswerError::UnknownSchool(asker.school.to_owned()));
         }
-        let question: String = question.chars().take(MAX_QUESTION_CHARS).collect();
+        let question = part_read(question).to_owned();
         let mut analyzer = self.analyzer.clone();
         let Ranking {
             concepts,
