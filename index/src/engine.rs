@@ -24,6 +24,10 @@ use crate::verdict::{self, Verdict};
 /// a pasted essay must not slow the bot for everyone else.
 pub const MAX_QUESTION_CHARS: usize = 2000;
 
+/// Below the answer threshold but at least this share of it, the closest
+/// clauses are suggested rather than the question declined.
+const SUGGEST_SHARE: f32 = 0.5;
+
 /// The part of a question the engine reads: trimmed, and at most
 /// [`MAX_QUESTION_CHARS`] characters. The service stores no more than this.
 pub fn part_read(question: &str) -> &str {
@@ -103,10 +107,41 @@ pub struct Citation {
     pub score: f32,
 }
 
+/// How sure the engine is, and so what the reply does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Confident: the clause that answers, quoted, with a verdict.
+    Answer,
+    /// Not sure which clause answers: up to three closest, no verdict; the
+    /// question is marked unanswered for the e-safety lead.
+    Suggest,
+    /// Nothing in the school's policies is close: no clause is quoted.
+    Decline,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Answer => "answer",
+            Mode::Suggest => "suggest",
+            Mode::Decline => "decline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        [Mode::Answer, Mode::Suggest, Mode::Decline]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Answer {
     pub question: String,
     pub school: String,
+    pub mode: Mode,
+    /// `mode == Mode::Answer`: a clause was quoted with a verdict.
     pub answered: bool,
     pub verdict: Verdict,
     /// Share of the question's weighted concepts the first citation covers, 0–1.
@@ -157,8 +192,20 @@ struct Ranking {
     scored: Vec<Scored>,
 }
 
+/// A question the e-safety lead marked as answered by a clause ("covered by
+/// clause X" on the dashboard): later questions close to it get the clause
+/// as a strong candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    pub school: String,
+    pub clause_id: String,
+    pub question: String,
+}
+
 pub struct Engine {
     policies: Vec<Policy>,
+    /// The lead's examples, replaced as a whole when they change.
+    examples: std::sync::RwLock<Vec<Example>>,
     /// Clause id → (policy, clause) position.
     slots: HashMap<String, (usize, usize)>,
     schools: HashSet<String>,
@@ -205,6 +252,7 @@ impl Engine {
         let schools = policies.iter().map(|p| p.school.clone()).collect();
         let engine = Engine {
             policies,
+            examples: Default::default(),
             slots,
             schools,
             index,
@@ -215,6 +263,18 @@ impl Engine {
             settings,
         };
         Ok((engine, report))
+    }
+
+    /// Replaces the lead's examples (all schools). Examples naming a clause
+    /// no longer in the policies are kept but never match.
+    pub fn set_examples(&self, examples: Vec<Example>) {
+        *self.examples.write().unwrap_or_else(|e| e.into_inner()) = examples;
+    }
+
+    /// The lead's examples for one clause.
+    pub fn examples_for(&self, clause_id: &str) -> Vec<Example> {
+        let examples = self.examples.read().unwrap_or_else(|e| e.into_inner());
+        examples.iter().filter(|e| e.clause_id == clause_id).cloned().collect()
     }
 
     pub fn policies(&self) -> &[Policy] {
@@ -297,6 +357,15 @@ impl Engine {
                 && t.coverage >= self.settings.min_coverage
                 && t.matched >= self.settings.min_matched
         });
+        if !answered && let Some(top) = top.filter(|t| t.coverage >= self.settings.min_coverage * SUGGEST_SHARE) {
+            let citations = scored
+                .iter()
+                .take(self.settings.max_citations)
+                .filter(|s| s.coverage >= top.coverage * SUGGEST_SHARE)
+                .map(|s| self.citation(clause_at(s), s.score))
+                .collect();
+            return Ok(self.suggested(question, asker, citations, top.coverage));
+        }
         if !answered {
             let nearest = top.map(&clause_at);
             let mut answer = self.declined(question, asker, nearest, top.map_or(0.0, |t| t.coverage));
@@ -322,6 +391,7 @@ impl Engine {
         let mut answer = Answer {
             question,
             school: asker.school.to_owned(),
+            mode: Mode::Answer,
             answered: true,
             verdict,
             confidence: top.coverage.min(1.0),
@@ -514,6 +584,7 @@ impl Engine {
         let mut answer = Answer {
             question,
             school: asker.school.to_owned(),
+            mode: Mode::Decline,
             answered: false,
             verdict: Verdict::None,
             confidence: coverage.min(1.0),
@@ -526,6 +597,16 @@ impl Engine {
             reply: String::new(),
         };
         answer.reply = render::plain_declined(&answer);
+        answer
+    }
+
+    /// The closest clauses, quoted without a verdict: the engine is not sure
+    /// which of them (if any) answers.
+    fn suggested(&self, question: String, asker: &Asker<'_>, citations: Vec<Citation>, confidence: f32) -> Answer {
+        let mut answer = self.declined(question, asker, None, confidence);
+        answer.mode = Mode::Suggest;
+        answer.citations = citations;
+        answer.reply = render::plain_suggestion(&answer);
         answer
     }
 

@@ -12,6 +12,7 @@ pub use parse::{PolicySource, parse_policy};
 pub mod corpus;
 pub mod diff;
 pub mod docx;
+pub mod embed;
 pub mod engine;
 pub mod pdf;
 pub mod query;
@@ -21,7 +22,7 @@ pub mod search;
 pub mod thesaurus;
 pub mod verdict;
 
-pub use engine::{Answer, AnswerError, Asker, Citation, Engine, Settings};
+pub use engine::{Answer, AnswerError, Asker, Citation, Engine, Example, Mode, Settings};
 pub use search::{ClauseIndex, IndexError, SyncReport};
 pub use thesaurus::Thesaurus;
 pub use verdict::Verdict;

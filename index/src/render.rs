@@ -4,7 +4,7 @@
 //! the prohibition list it is an item of ("Under ‘Don't:’ — “Use personal
 //! email…”"), without which the item would read like permission.
 
-use crate::engine::Answer;
+use crate::engine::{Answer, Mode};
 
 pub(crate) fn plain_answer(answer: &Answer) -> String {
     let mut out = String::new();
@@ -25,13 +25,36 @@ pub(crate) fn plain_answer(answer: &Answer) -> String {
     out
 }
 
+/// Not sure: the closest clauses, quoted, with no verdict.
+pub(crate) fn plain_suggestion(answer: &Answer) -> String {
+    let mut out = String::from(SUGGEST_HEADLINE);
+    for c in &answer.citations {
+        out.push_str("\n\n");
+        if let Some(head) = &c.list_head {
+            out.push_str(&format!("Under ‘{head}:’ — "));
+        }
+        out.push_str(&format!("“{}”\n— {}", c.text, c.reference));
+    }
+    out.push_str("\n\n");
+    out.push_str(MARKED_UNANSWERED);
+    if !answer.contacts.is_empty() {
+        out.push_str(&format!(" Meanwhile you can ask: {}.", answer.contacts.join("; ")));
+    }
+    out
+}
+
+/// The first line of a suggestion.
+pub const SUGGEST_HEADLINE: &str = "I'm not sure which clause answers this; the closest are:";
+const MARKED_UNANSWERED: &str = "Your question is marked unanswered for the e-safety lead to review.";
+
 pub(crate) fn plain_declined(answer: &Answer) -> String {
     let mut out =
         String::from("I couldn't find a clause in your school's policies that answers this, so I won't guess.");
     if let Some(section) = &answer.nearest_section {
         out.push_str(&format!(" The nearest section is {section}."));
     }
-    out.push_str(" Your question is marked unanswered for the e-safety lead to review.");
+    out.push(' ');
+    out.push_str(MARKED_UNANSWERED);
     if !answer.contacts.is_empty() {
         out.push_str(&format!(" Meanwhile you can ask: {}.", answer.contacts.join("; ")));
     }
@@ -41,12 +64,14 @@ pub(crate) fn plain_declined(answer: &Answer) -> String {
 /// The same reply as HTML: the verdict in bold, each clause in a blockquote
 /// with its citation under it.
 pub fn html(answer: &Answer) -> String {
-    if !answer.answered {
-        return format!("<p>{}</p>", escape(&answer.reply));
-    }
-    let mut out = format!("<p><strong>{}</strong></p>", escape(answer.verdict.headline()));
+    let headline = match answer.mode {
+        Mode::Decline => return format!("<p>{}</p>", escape(&answer.reply)),
+        Mode::Suggest => SUGGEST_HEADLINE,
+        Mode::Answer => answer.verdict.headline(),
+    };
+    let mut out = format!("<p><strong>{}</strong></p>", escape(headline));
     for (i, c) in answer.citations.iter().enumerate() {
-        if i == 1 {
+        if i == 1 && answer.mode == Mode::Answer {
             out.push_str("<p>Also relevant:</p>");
         }
         if let Some(head) = &c.list_head {
@@ -57,6 +82,9 @@ pub fn html(answer: &Answer) -> String {
             escape(&c.text),
             escape(&c.reference)
         ));
+    }
+    if answer.mode == Mode::Suggest {
+        out.push_str(&format!("<p>{}</p>", escape(MARKED_UNANSWERED)));
     }
     if !answer.contacts.is_empty() {
         out.push_str(&format!("<p>Who to ask: {}.</p>", escape(&answer.contacts.join("; "))));
