@@ -895,6 +895,11 @@ fn dont_item(rng: &mut Rng) -> String {
 
 /// `n` questions as staff type them: mostly about the corpus's topics, one in
 /// ten off-topic, some in lower case without a question mark, some with a typo.
+/// `n` varied staff questions, the same every run (the embedder bench times them too).
+pub(crate) fn sample_questions(n: usize) -> Vec<String> {
+    generate_questions(&mut Rng::new(SEED), n)
+}
+
 fn generate_questions(rng: &mut Rng, n: usize) -> Vec<String> {
     (0..n)
         .map(|_| {

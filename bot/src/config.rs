@@ -1,5 +1,5 @@
 //! `policybot.toml`: schools, their policy directories, the index directory,
-//! the thesaurus, the store and its retention period, the staff directory, the
+//! the answer model's directory, the thesaurus, the store and its retention period, the staff directory, the
 //! dashboard and the Matrix and email channels. Relative paths resolve against the
 //! config file's folder, so the example config works from any working directory.
 
@@ -22,6 +22,7 @@ pub const DEFAULT_CONFIG: &str = "config/policybot.toml";
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     index_dir: Option<PathBuf>,
+    model_dir: Option<PathBuf>,
     thesaurus: Option<PathBuf>,
     default_school: Option<String>,
     store: Option<PathBuf>,
@@ -372,6 +373,9 @@ pub struct School {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub index_dir: PathBuf,
+    /// The answer model's files (`policybot model install` puts them here).
+    /// `POLICYBOT_MODEL_DIR` overrides the config: CI and tests share one copy.
+    pub model_dir: PathBuf,
     pub thesaurus: Option<PathBuf>,
     pub default_school: Option<String>,
     pub schools: Vec<School>,
@@ -390,6 +394,9 @@ pub struct Config {
     pub matrix: Option<Matrix>,
     pub email: Option<Email>,
 }
+
+/// Names the answer model's directory, over the config's `model_dir`.
+pub const MODEL_DIR_ENV: &str = "POLICYBOT_MODEL_DIR";
 
 /// Policy folders are looked at every 2 s: a saved file is live within
 /// seconds, and listing a folder of a few dozen files costs nothing.
@@ -450,6 +457,10 @@ impl Config {
         }
         let config = Config {
             index_dir: resolve(raw.index_dir.as_deref().unwrap_or(Path::new("../var/index"))),
+            model_dir: match std::env::var_os(MODEL_DIR_ENV).filter(|d| !d.is_empty()) {
+                Some(dir) => PathBuf::from(dir),
+                None => resolve(raw.model_dir.as_deref().unwrap_or(Path::new("../var/model"))),
+            },
             thesaurus: raw.thesaurus.as_deref().map(resolve),
             default_school: raw.default_school,
             schools,

