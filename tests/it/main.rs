@@ -19,6 +19,7 @@ mod eval;
 mod index;
 mod mailserver;
 mod matrix;
+mod model;
 mod serve;
 mod synapse;
 mod versions;
