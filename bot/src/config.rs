@@ -457,10 +457,10 @@ impl Config {
         }
         let config = Config {
             index_dir: resolve(raw.index_dir.as_deref().unwrap_or(Path::new("../var/index"))),
-            model_dir: match std::env::var_os(MODEL_DIR_ENV).filter(|d| !d.is_empty()) {
-                Some(dir) => PathBuf::from(dir),
-                None => resolve(raw.model_dir.as_deref().unwrap_or(Path::new("../var/model"))),
-            },
+            model_dir: model_dir(
+                std::env::var_os(MODEL_DIR_ENV),
+                resolve(raw.model_dir.as_deref().unwrap_or(Path::new("../var/model"))),
+            ),
             thesaurus: raw.thesaurus.as_deref().map(resolve),
             default_school: raw.default_school,
             schools,
@@ -572,6 +572,12 @@ impl Config {
     }
 }
 
+/// `POLICYBOT_MODEL_DIR` when set (as given: relative to where the command
+/// runs), else the config's `model_dir`, resolved.
+fn model_dir(env: Option<std::ffi::OsString>, configured: PathBuf) -> PathBuf {
+    env.filter(|d| !d.is_empty()).map_or(configured, PathBuf::from)
+}
+
 /// The thesaurus in the file at `path` (given by `setting`, for messages),
 /// else the built-in one.
 pub fn thesaurus(path: Option<&Path>, setting: &str) -> Result<Thesaurus> {
@@ -609,6 +615,25 @@ mod tests {
         let named = config.thesaurus.as_deref().expect("the example names its thesaurus");
         assert_eq!(std::fs::read_to_string(named).unwrap(), DEFAULT_THESAURUS);
         config.thesaurus().unwrap();
+    }
+
+    #[test]
+    fn the_model_dir_is_beside_the_other_var_paths_unless_the_environment_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config").join("policybot.toml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "[[school]]\nid = \"s\"\npolicies = \"p\"\n").unwrap();
+        let config = Config::load(&path).unwrap();
+        let configured = dir.path().join("config").join("../var/model");
+        if std::env::var_os(MODEL_DIR_ENV).is_none() {
+            assert_eq!(config.model_dir, configured);
+        }
+        assert_eq!(model_dir(None, configured.clone()), configured);
+        assert_eq!(model_dir(Some("".into()), configured.clone()), configured);
+        assert_eq!(
+            model_dir(Some("/srv/model".into()), configured),
+            PathBuf::from("/srv/model")
+        );
     }
 
     #[test]
