@@ -87,7 +87,11 @@ def main() -> None:
         ],
     }
     path = pathlib.Path(__file__).resolve().parent.parent / "index/tests/fixtures/embed/reference.json"
-    path.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    # One item a line: a regenerated file diffs text by text.
+    items = out.pop("items")
+    head = json.dumps(out, ensure_ascii=False, indent=1)[:-2]
+    body = ",\n  ".join(json.dumps(item, ensure_ascii=False) for item in items)
+    path.write_text(f'{head},\n "items": [\n  {body}\n ]\n}}\n', encoding="utf-8")
     print(f"wrote {path}: {len(TEXTS)} vectors; tokens {tokens}")
 
 
