@@ -158,6 +158,12 @@ enum Command {
         /// Override the decline threshold on matched weight (for tuning).
         #[arg(long)]
         min_support: Option<f32>,
+        /// The answer model's directory (the config's `model_dir` when policybot runs with a config).
+        #[arg(long, env = "POLICYBOT_MODEL_DIR", default_value = "var/model")]
+        model: PathBuf,
+        /// Lexical retrieval only, without the answer model (for comparison).
+        #[arg(long)]
+        lexical_only: bool,
     },
     /// Measure index build throughput and answer latency on a generated corpus.
     Bench {
@@ -366,13 +372,18 @@ fn run() -> Result<()> {
             diagnostics,
             min_coverage,
             min_support,
+            model,
+            lexical_only,
         } => {
             let items = eval::load_items(&file)?;
             let thesaurus = config::thesaurus(thesaurus.as_deref(), "--thesaurus")?;
             let mut settings = policybot_index::Settings::default();
             settings.min_coverage = min_coverage.unwrap_or(settings.min_coverage);
             settings.min_matched = min_support.unwrap_or(settings.min_matched);
-            let engine = eval::engine_for_corpus(&corpus, thesaurus, settings)?;
+            let mut engine = eval::engine_for_corpus(&corpus, thesaurus, settings)?;
+            if !lexical_only {
+                engine = policybot::load::with_model(engine, &model)?;
+            }
             if let Some(id) = explain {
                 return eval::explain(&engine, &items, &id);
             }
