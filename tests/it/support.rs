@@ -45,10 +45,13 @@ pub fn example_policy_text() -> String {
     normalize_ws(&read(&example_policy()))
 }
 
-/// `../shared` next to the repository (evaluation set and corpus). Missing is
-/// a failure in CI, where the eval must run, and a skip elsewhere.
+/// `../shared` next to the repository (evaluation set and corpus), or
+/// `$POLICYBOT_SHARED` (a git worktree further down has no `../shared`).
+/// Missing is a failure in CI, where the eval must run, and a skip elsewhere.
 pub fn shared_dir() -> Option<PathBuf> {
-    let dir = repo_dir().join("..").join("shared");
+    let dir = std::env::var_os("POLICYBOT_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_dir().join("..").join("shared"));
     if dir.join("eval").join("dev.yaml").is_file() && dir.join("corpus").is_dir() {
         return Some(dir);
     }
