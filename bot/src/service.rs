@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use anyhow::Result;
 use policybot_index::engine::{MAX_QUESTION_CHARS, part_read};
-use policybot_index::{Answer, AnswerError, Asker, Engine};
+use policybot_index::{Answer, AnswerError, Asker, Engine, Mode};
 use serde::Serialize;
 use serde_json::json;
 
@@ -60,6 +60,10 @@ pub struct Exchange {
     /// service is recorded, an empty one too (as declined, `empty`).
     pub event: i64,
     pub kind: &'static str,
+    /// What the reply did with a question (none for a refusal): a
+    /// suggestion is recorded as declined, so the kind alone does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
     /// What to send back.
     pub reply: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -209,6 +213,7 @@ impl Service {
             return Ok(Exchange {
                 event,
                 kind: Kind::Refused.as_str(),
+                mode: None,
                 reply,
                 answer: None,
                 empty: false,
@@ -234,11 +239,12 @@ impl Service {
                     channel,
                     reference,
                     Some(question),
-                    json!({ "verdict": "none", "empty": true, "citations": [], "reply": reply, "cut": cut_payload }),
+                    json!({ "mode": Mode::Decline.as_str(), "verdict": "none", "empty": true, "citations": [], "reply": reply, "cut": cut_payload }),
                 )?;
                 return Ok(Exchange {
                     event,
                     kind: Kind::Declined.as_str(),
+                    mode: Some(Mode::Decline),
                     reply,
                     answer: None,
                     empty: true,
@@ -247,12 +253,14 @@ impl Service {
             }
             Err(e) => return Err(e.into()),
         };
-        let kind = if answer.answered {
-            Kind::Answered
-        } else {
-            Kind::Declined
+        // A suggestion is recorded as declined, with its mode: it is
+        // unanswered for the e-safety lead (store::audit::exchange_mode).
+        let kind = match answer.mode {
+            Mode::Answer => Kind::Answered,
+            Mode::Suggest | Mode::Decline => Kind::Declined,
         };
         let payload = json!({
+            "mode": answer.mode.as_str(),
             "verdict": answer.verdict.as_str(),
             "confidence": answer.confidence,
             "citations": answer.citations.iter().map(|c| json!({
@@ -271,6 +279,7 @@ impl Service {
         Ok(Exchange {
             event,
             kind: kind.as_str(),
+            mode: Some(answer.mode),
             reply: with_cut_note(&answer.reply, cut),
             answer: Some(answer),
             empty: false,
@@ -304,6 +313,7 @@ impl Service {
         Exchange {
             event: prior.id,
             kind: kind.as_str(),
+            mode: prior.mode,
             reply,
             answer,
             empty: prior.payload["empty"] == true,

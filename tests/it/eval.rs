@@ -77,7 +77,11 @@ fn eval_json_has_exactly_the_specified_keys() {
         assert!(ids.insert(str_field(r, "id")), "duplicate result id: {r}");
         let mode = str_field(r, "mode");
         assert!(MODES.contains(&mode), "{r}");
-        assert_eq!(r["answered"], mode == "answer", "answered is true exactly in mode answer: {r}");
+        assert_eq!(
+            r["answered"],
+            mode == "answer",
+            "answered is true exactly in mode answer: {r}"
+        );
         assert!(VERDICTS.contains(&str_field(r, "verdict")), "{r}");
         let citations = r["citations"]
             .as_array()
