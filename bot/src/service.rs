@@ -396,6 +396,10 @@ pub(crate) mod tests {
             None,
         )
         .unwrap();
+        service_for(policy)
+    }
+
+    fn service_for(policy: policybot_index::Policy) -> Service {
         let thesaurus = Thesaurus::from_toml(crate::config::DEFAULT_THESAURUS).unwrap();
         let (engine, _) = Engine::new(
             vec![policy],
@@ -419,6 +423,61 @@ pub(crate) mod tests {
         )
         .unwrap();
         Service::new(engine, directory, Store::in_memory().unwrap())
+    }
+
+    /// A question near clauses of the example policy but not squarely on
+    /// one: the engine suggests the closest (two of them items of a "Don't"
+    /// list). If a change to the engine answers or declines it, pick another
+    /// with `policybot ask "…" --json` against `policies/oakfield`.
+    pub(crate) const SUGGEST_QUESTION: &str = "Can I text a parent from my own phone about a lost coat?";
+
+    /// A service for the example school (its whole ICT policy) with Alice.
+    pub(crate) fn example_service() -> Service {
+        let policy = policy_from_bytes(
+            "oakfield",
+            "ict-acceptable-use.txt",
+            include_bytes!("../../policies/oakfield/ict-acceptable-use.txt"),
+            None,
+        )
+        .unwrap();
+        service_for(policy)
+    }
+
+    #[test]
+    fn a_suggestion_is_recorded_as_declined_with_its_mode_for_the_lead() {
+        let s = example_service();
+        let who = Who::Matrix("@alice:oakfield.example");
+        let x = s.answer(SUGGEST_QUESTION, &who, Channel::Matrix, "$s1").unwrap();
+        assert_eq!(x.mode, Some(Mode::Suggest), "{}", x.reply);
+        assert_eq!(x.kind, "declined", "a suggestion is unanswered for the e-safety lead");
+        assert!(
+            x.reply.starts_with(policybot_index::render::SUGGEST_HEADLINE),
+            "{}",
+            x.reply
+        );
+        let event = s.store().exchange_for("matrix", "$s1").unwrap().unwrap();
+        assert_eq!(event.mode, Some(Mode::Suggest));
+        assert_eq!(event.payload["mode"], "suggest");
+        assert_eq!(event.payload["verdict"], "none");
+        let cited = event.payload["citations"].as_array().unwrap();
+        assert!((1..=3).contains(&cited.len()), "{event:?}");
+        let unanswered = s
+            .store()
+            .list(&Filter {
+                unanswered: true,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(unanswered.len(), 1, "on the Unanswered page");
+        assert!(
+            s.store().clause_counts(None).unwrap().is_empty(),
+            "a suggestion is no citation of a clause"
+        );
+        // Delivered again: the same exchange, still a suggestion.
+        let again = s.answer(SUGGEST_QUESTION, &who, Channel::Matrix, "$s1").unwrap();
+        assert_eq!((again.event, again.mode), (x.event, Some(Mode::Suggest)));
+        assert_eq!(again.answer.map(|a| a.mode), Some(Mode::Suggest));
+        assert!(s.store().verify().unwrap().ok());
     }
 
     #[test]

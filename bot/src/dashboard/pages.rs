@@ -11,8 +11,8 @@ use crate::service::{Exchange, PolicyStatus};
 use crate::store::audit::{ClauseCount, Event, Verification};
 use crate::store::users::{self, Session};
 use crate::store::versions::VersionInfo;
-use policybot_index::{Mode, Policy};
 use policybot_index::diff::{Change, PolicyDiff, WordChange};
+use policybot_index::{Mode, Policy};
 
 const STYLE: &str = "
 body{font-family:system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}

@@ -938,6 +938,36 @@ pub fn retention_cutoff(days: u32) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_exchange_s_mode_is_read_from_its_payload_or_else_its_kind() {
+        use serde_json::json;
+        // Rows from before suggestions have no mode.
+        assert_eq!(exchange_mode("answered", &json!({"verdict": "no"})), Some(Mode::Answer));
+        assert_eq!(
+            exchange_mode("declined", &json!({"verdict": "none"})),
+            Some(Mode::Decline)
+        );
+        assert_eq!(
+            exchange_mode("declined", &json!({"mode": "suggest"})),
+            Some(Mode::Suggest)
+        );
+        assert_eq!(
+            exchange_mode("declined", &json!({"mode": "decline"})),
+            Some(Mode::Decline)
+        );
+        // The kind wins: a payload cannot make a declined row an answer.
+        assert_eq!(
+            exchange_mode("declined", &json!({"mode": "answer"})),
+            Some(Mode::Decline)
+        );
+        assert_eq!(
+            exchange_mode("answered", &json!({"mode": "suggest"})),
+            Some(Mode::Answer)
+        );
+        assert_eq!(exchange_mode("refused", &json!({"mode": "suggest"})), None);
+        assert_eq!(exchange_mode("exported", &json!({})), None);
+    }
+
     fn exchange(q: &str, kind: Kind) -> NewEvent {
         NewEvent {
             kind,
