@@ -25,6 +25,13 @@ email = ["a.shah@oakfield.example"]
 
 pub const EXAMPLE_VERSION: &str = "version 2026-09-01";
 
+/// A question near clauses of the example policy but not squarely on one:
+/// the engine suggests the closest (mode `suggest`), two of them items of a
+/// "Don't" list. The bot's unit tests use the same one
+/// (`service::tests::SUGGEST_QUESTION`); if a change to the engine answers
+/// or declines it, pick another with `policybot ask "…" --json`.
+pub const SUGGEST_QUESTION: &str = "Can I text a parent from my own phone about a lost coat?";
+
 /// The repository root (the workspace).
 pub fn repo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
