@@ -237,7 +237,7 @@ pub fn print(report: &Report, items: &[Item]) {
         s.answerable_declined, s.suggested, s.confident_wrong, s.verdict_accuracy
     );
     println!(
-        "out of scope: declined {:.3}  answered confidently {:.3}",
+        "out of scope: declined or suggested {:.3}  answered confidently {:.3}",
         s.out_of_scope_declined, s.out_of_scope_confident
     );
     for (item, r) in items.iter().zip(&report.results) {
