@@ -224,8 +224,11 @@ pub fn recent(
                         td { (e.asker) br; span.muted { (e.school) " · " (e.channel) } }
                         td { (e.question.as_deref().unwrap_or("[redacted]")) (cut_mark(e)) }
                         td {
-                            span class={ "verdict " (verdict_of(e)) } { (verdict_of(e)) }
-                            @if e.mode.is_some() { br; (mode_badge(e.mode)) }
+                            // A suggestion has no verdict: its badge says what it is.
+                            @if e.mode != Some(Mode::Suggest) {
+                                span class={ "verdict " (verdict_of(e)) } { (verdict_of(e)) } br;
+                            }
+                            (mode_badge(e.mode))
                             (suggested_clauses(e))
                         }
                         td { blockquote { (e.payload["reply"].as_str().unwrap_or("")) } }
