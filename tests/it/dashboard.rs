@@ -242,6 +242,21 @@ impl Browser {
         assert!(self.body_text().await.contains("Recorded as audit event"));
         self.shot("ask").await;
 
+        // Not sure: the page says so with the mode's badge and the closest clauses.
+        self.find("textarea[name=question]")
+            .await
+            .send_keys(SUGGEST_QUESTION)
+            .await
+            .unwrap();
+        self.follow(self.find("form[action='/ask'] button[type=submit]").await)
+            .await;
+        self.wait_for("main span.mode").await;
+        let badge = self.find("main span.mode").await.text().await.unwrap();
+        assert_eq!(badge, "suggested");
+        let reply = self.find("main blockquote").await.text().await.unwrap();
+        assert!(reply.starts_with("I'm not sure which clause answers this"), "{reply}");
+        assert!(reply.contains("Under ‘Don't:’ — “"), "{reply}");
+
         // Mark the WhatsApp answer wrong, with a note.
         self.follow(self.find("a[href='/']").await).await;
         self.page("Questions and answers").await;
