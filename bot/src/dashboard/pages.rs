@@ -11,8 +11,8 @@ use crate::service::{Exchange, PolicyStatus};
 use crate::store::audit::{ClauseCount, Event, Verification};
 use crate::store::users::{self, Session};
 use crate::store::versions::VersionInfo;
-use policybot_index::Policy;
 use policybot_index::diff::{Change, PolicyDiff, WordChange};
+use policybot_index::{Mode, Policy};
 
 const STYLE: &str = "
 body{font-family:system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
@@ -26,6 +26,9 @@ blockquote{margin:.3rem 0;padding:.3rem .6rem;border-left:3px solid #1f4e79;back
 form.inline{display:inline}input,select,button,textarea{font:inherit}button{cursor:pointer}
 del{background:#ffebe9;color:#a40e26}ins{background:#dafbe1;color:#1a7f37;text-decoration:none}
 .ok{color:#1a7f37;font-weight:700}.bad{color:#a40e26;font-weight:700}.muted{color:#57606a;font-size:.85rem}
+.mode{display:inline-block;font-size:.75rem;padding:0 .4rem;border-radius:.6rem;border:1px solid}
+.mode.answered{color:#1a7f37}.mode.suggested{color:#9a6700}.mode.declined{color:#57606a}
+ul.suggested{margin:.3rem 0;padding-left:1.1rem;font-size:.85rem}
 ";
 
 fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
@@ -132,6 +135,37 @@ fn cut_mark(e: &Event) -> Markup {
     }
 }
 
+/// The mode of a reply as a badge: answered, suggested or declined.
+fn mode_badge(mode: Option<Mode>) -> Markup {
+    let label = match mode {
+        Some(Mode::Answer) => "answered",
+        Some(Mode::Suggest) => "suggested",
+        Some(Mode::Decline) => "declined",
+        None => return html! {},
+    };
+    html! { span class={ "mode " (label) } { (label) } }
+}
+
+/// The clauses a suggestion offered, by reference and id (the id is what
+/// the "covered by clause" review takes), from the recorded event.
+fn suggested_clauses(e: &Event) -> Markup {
+    let citations = match (e.mode, e.payload["citations"].as_array()) {
+        (Some(Mode::Suggest), Some(citations)) if !citations.is_empty() => citations,
+        _ => return html! {},
+    };
+    let field = |c: &Value, k: &str| c[k].as_str().unwrap_or("").to_owned();
+    html! {
+        ul.suggested {
+            @for c in citations {
+                li {
+                    (field(c, "title")) ", ‘" (field(c, "section")) "’, clause " (field(c, "number"))
+                    " " span.muted { (field(c, "clause")) }
+                }
+            }
+        }
+    }
+}
+
 fn verdict_of(e: &Event) -> &str {
     match e.kind.as_str() {
         "refused" => "refused",
@@ -189,7 +223,14 @@ pub fn recent(
                         td.muted { (e.at.get(..16).unwrap_or(&e.at)) }
                         td { (e.asker) br; span.muted { (e.school) " · " (e.channel) } }
                         td { (e.question.as_deref().unwrap_or("[redacted]")) (cut_mark(e)) }
-                        td { span class={ "verdict " (verdict_of(e)) } { (verdict_of(e)) } }
+                        td {
+                            // A suggestion has no verdict: its badge says what it is.
+                            @if e.mode != Some(Mode::Suggest) {
+                                span class={ "verdict " (verdict_of(e)) } { (verdict_of(e)) } br;
+                            }
+                            (mode_badge(e.mode))
+                            (suggested_clauses(e))
+                        }
                         td { blockquote { (e.payload["reply"].as_str().unwrap_or("")) } }
                         td {
                             (review_mark(reviews, e.id))
@@ -208,10 +249,14 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
     // Grouped by the section that came nearest: that is the policy's "topic".
     let mut groups: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
     for e in events {
-        let topic = e.payload["nearest_section"]
-            .as_str()
-            .unwrap_or("no section came close")
-            .to_owned();
+        // A suggestion's topic is its first clause's section, written as
+        // the engine writes a decline's nearest section.
+        let first = &e.payload["citations"][0];
+        let topic = match (e.payload["nearest_section"].as_str(), first["section"].as_str()) {
+            (Some(nearest), _) => nearest.to_owned(),
+            (None, Some(section)) => format!("'{section}' in {}", first["title"].as_str().unwrap_or("")),
+            (None, None) => "no section came close".to_owned(),
+        };
         groups.entry(topic).or_default().push(e);
     }
     let _ = state;
@@ -219,7 +264,7 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
         "Unanswered questions",
         Some(session),
         html! {
-            p.muted { "Questions no clause answered, grouped by the nearest section. Mark each as covered by a clause the bot missed, or as a gap in the policy." }
+            p.muted { "Questions no clause answered confidently — declined, or with the closest clauses suggested — grouped by the nearest section. Mark each as covered by a clause the bot missed, or as a gap in the policy." }
             @for (topic, items) in &groups {
                 h2 { (topic) " (" (items.len()) ")" }
                 table {
@@ -228,6 +273,7 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
                             td { (e.id) }
                             td.muted { (e.at.get(..16).unwrap_or(&e.at)) br; (e.school) }
                             td { (e.question.as_deref().unwrap_or("[redacted]")) (cut_mark(e)) }
+                            td { (mode_badge(e.mode)) (suggested_clauses(e)) }
                             td {
                                 (review_mark(reviews, e.id)) br;
                                 (review_form(session, e.id, "unanswered", &[("covered", "Covered by clause"), ("gap", "Policy gap")], true))
@@ -503,6 +549,7 @@ pub fn ask(state: &AppState, session: &Session, result: Option<(&str, &Exchange)
             }
             @if let Some((question, x)) = result {
                 h2 { "“" (question) "”" }
+                p { (mode_badge(x.mode)) }
                 blockquote { (x.reply) }
                 p.muted {
                     "Recorded as audit event " (x.event)

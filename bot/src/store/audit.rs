@@ -19,6 +19,7 @@
 //! guard triggers.
 
 use anyhow::{Context, Result, bail};
+use policybot_index::Mode;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::Value;
@@ -152,6 +153,28 @@ pub struct Event {
     pub payload: Value,
     pub prev_hash: String,
     pub hash: String,
+    /// For a question (answered or declined): what the reply did. Read from
+    /// the row, not stored apart: see [`exchange_mode`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+}
+
+/// What the reply to a recorded question did. A suggestion is recorded as
+/// `declined` (it is unanswered for the e-safety lead: the Unanswered page,
+/// the covered / gap review and the clause statistics all go by the kind)
+/// with `"mode": "suggest"` in its payload. The payload is hashed as stored,
+/// so new rows carry the mode without a new column or a change to the chain's
+/// rules; a row from before suggestions reads as an answer or a decline from
+/// its kind. The kind wins over the payload: an `answered` row is an answer.
+pub fn exchange_mode(kind: &str, payload: &Value) -> Option<Mode> {
+    match kind {
+        "answered" => Some(Mode::Answer),
+        "declined" => Some(match payload["mode"].as_str().and_then(Mode::parse) {
+            Some(Mode::Suggest) => Mode::Suggest,
+            _ => Mode::Decline,
+        }),
+        _ => None,
+    }
 }
 
 /// The result of checking the chain.
@@ -704,17 +727,20 @@ impl Store {
             ],
             |r| {
                 let payload: String = r.get(9)?;
+                let kind: String = r.get(2)?;
+                let payload = serde_json::from_str(&payload).unwrap_or(Value::String(payload));
                 Ok(Event {
                     id: r.get(0)?,
                     at: r.get(1)?,
-                    kind: r.get(2)?,
+                    mode: exchange_mode(&kind, &payload),
+                    kind,
                     school: r.get(3)?,
                     asker: r.get(4)?,
                     channel: r.get(5)?,
                     reference: r.get(6)?,
                     question: r.get(7)?,
                     question_hash: r.get(8)?,
-                    payload: serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
+                    payload,
                     prev_hash: r.get(10)?,
                     hash: r.get(11)?,
                 })
@@ -911,6 +937,36 @@ pub fn retention_cutoff(days: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exchange_s_mode_is_read_from_its_payload_or_else_its_kind() {
+        use serde_json::json;
+        // Rows from before suggestions have no mode.
+        assert_eq!(exchange_mode("answered", &json!({"verdict": "no"})), Some(Mode::Answer));
+        assert_eq!(
+            exchange_mode("declined", &json!({"verdict": "none"})),
+            Some(Mode::Decline)
+        );
+        assert_eq!(
+            exchange_mode("declined", &json!({"mode": "suggest"})),
+            Some(Mode::Suggest)
+        );
+        assert_eq!(
+            exchange_mode("declined", &json!({"mode": "decline"})),
+            Some(Mode::Decline)
+        );
+        // The kind wins: a payload cannot make a declined row an answer.
+        assert_eq!(
+            exchange_mode("declined", &json!({"mode": "answer"})),
+            Some(Mode::Decline)
+        );
+        assert_eq!(
+            exchange_mode("answered", &json!({"mode": "suggest"})),
+            Some(Mode::Answer)
+        );
+        assert_eq!(exchange_mode("refused", &json!({"mode": "suggest"})), None);
+        assert_eq!(exchange_mode("exported", &json!({})), None);
+    }
 
     fn exchange(q: &str, kind: Kind) -> NewEvent {
         NewEvent {
