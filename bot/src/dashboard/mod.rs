@@ -29,6 +29,7 @@ use serde_json::json;
 
 use crate::service::{Channel, Service, Who};
 use crate::store::audit::{Filter, Kind, NewEvent, Verification};
+use crate::store::examples::EXAMPLE_MARKS;
 use crate::store::users::{self, Session};
 
 /// A diff's changes as HTML (for nudges by email).
@@ -136,6 +137,7 @@ pub fn router(state: Shared) -> Router {
         .route("/export.csv", get(export_csv))
         .route("/ask", get(ask_form).post(ask))
         .route("/review", post(review))
+        .route("/examples/remove", post(remove_example))
         .route(
             "/login",
             get(login_form).post(login).layer(DefaultBodyLimit::max(LOGIN_LIMIT)),
@@ -530,8 +532,12 @@ async fn clause_report(State(state): State<Shared>, headers: HeaderMap, Query(q)
         kinds: vec!["answered"],
         ..Filter::default()
     };
-    match state.service.store().clause_counts(filter.school.as_deref()) {
-        Ok(rows) => pages::clause_report(&state, &session, &rows).into_response(),
+    let store = state.service.store();
+    match store
+        .clause_counts(filter.school.as_deref())
+        .and_then(|rows| Ok((rows, store.examples(filter.school.as_deref())?)))
+    {
+        Ok((rows, examples)) => pages::clause_report(&state, &session, &rows, &examples).into_response(),
         Err(e) => internal(e),
     }
 }
@@ -747,6 +753,8 @@ struct ReviewForm {
     mark: String,
     #[serde(default)]
     note: String,
+    /// For covered and wrong: the clause that answers (a clause id of the
+    /// question's school), kept with the question as an example.
     #[serde(default)]
     clause: String,
     #[serde(default)]
@@ -769,19 +777,40 @@ async fn review(
         Err(r) => return r.into_response(),
     };
     // Answers are marked correct or wrong; unanswered questions covered or a gap.
-    let allowed: &[&str] = match state.service.store().event(form.event) {
-        Ok(Some(e)) if visible_school(&session, Some(&e.school)).as_deref() == Some(e.school.as_str()) => {
-            match e.kind.as_str() {
-                "answered" => &["correct", "wrong"],
-                "declined" => &["covered", "gap"],
-                _ => &[],
-            }
-        }
-        Ok(_) => &[],
+    let question = match state.service.store().event(form.event) {
+        Ok(Some(e)) if visible_school(&session, Some(&e.school)).as_deref() == Some(e.school.as_str()) => Some(e),
+        Ok(_) => None,
         Err(e) => return internal(e),
     };
-    if !allowed.contains(&form.mark.as_str()) {
+    let allowed: &[&str] = match question.as_ref().map(|e| e.kind.as_str()) {
+        Some("answered") => &["correct", "wrong"],
+        Some("declined") => &["covered", "gap"],
+        _ => &[],
+    };
+    let Some(question) = question.filter(|_| allowed.contains(&form.mark.as_str())) else {
         return (StatusCode::BAD_REQUEST, "that event cannot be given that review").into_response();
+    };
+    // "Covered by clause X" and "wrong — the right clause is X" name a
+    // clause of the question's own school, live now: it becomes an example
+    // the engine learns from, so a mistyped id is refused, not kept.
+    let clause = form.clause.trim();
+    let clause = if EXAMPLE_MARKS.contains(&form.mark.as_str()) {
+        clause
+    } else {
+        ""
+    };
+    if !clause.is_empty()
+        && state
+            .service
+            .engine()
+            .clause(clause)
+            .is_none_or(|c| c.school != question.school)
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            pages::not_a_clause(&session, clause, &question.school),
+        )
+            .into_response();
     }
     let recorded = state.service.record_event(NewEvent {
         school: visible_school(&session, None).unwrap_or_default(),
@@ -790,13 +819,74 @@ async fn review(
         reference: form.event.to_string(),
         ..NewEvent::new(
             Kind::Reviewed,
-            json!({ "mark": form.mark, "note": form.note.trim(), "clause": form.clause.trim(), "by": session.user.name }),
+            json!({ "mark": form.mark, "note": form.note.trim(), "clause": clause, "by": session.user.name }),
         )
     });
-    match recorded {
-        Ok(_) => redirect(if form.back == "unanswered" { "/unanswered" } else { "/" }),
-        Err(e) => internal(e),
+    if let Err(e) = recorded {
+        return internal(e);
     }
+    // The review is recorded whatever happens next; an engine that missed
+    // the change gets it with the next one or the next reload.
+    if let Err(e) = state.service.examples_changed() {
+        tracing::error!("giving the engine the lead's examples: {e:#}");
+    }
+    redirect(if form.back == "unanswered" { "/unanswered" } else { "/" })
+}
+
+#[derive(Deserialize)]
+struct RemoveExampleForm {
+    csrf: String,
+    /// The question's audit event id.
+    event: i64,
+    /// The clause the example is for, as the page showed it: a page shown
+    /// before a newer review changed the example removes nothing.
+    clause: String,
+}
+
+impl Posted for RemoveExampleForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Removes a question kept as an example (the Clauses page's button): an
+/// audit event, and the engine updated.
+async fn remove_example(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    form: Result<Form<RemoveExampleForm>, FormRejection>,
+) -> Response {
+    let (session, form) = match posted(&state, &headers, form) {
+        Ok(ok) => ok,
+        Err(r) => return r.into_response(),
+    };
+    let example = match state.service.store().example(form.event) {
+        Ok(Some(x))
+            if x.clause == form.clause
+                && visible_school(&session, Some(&x.school)).as_deref() == Some(x.school.as_str()) =>
+        {
+            x
+        }
+        Ok(_) => return (StatusCode::NOT_FOUND, "no such example (removed already?)").into_response(),
+        Err(e) => return internal(e),
+    };
+    let recorded = state.service.record_event(NewEvent {
+        school: example.school.clone(),
+        asker: format!("dashboard:{}", session.user.name),
+        channel: "dashboard".into(),
+        reference: example.question_event.to_string(),
+        ..NewEvent::new(
+            Kind::ExampleRemoved,
+            json!({ "clause": example.clause, "by": session.user.name, "marked_by": example.by }),
+        )
+    });
+    if let Err(e) = recorded {
+        return internal(e);
+    }
+    if let Err(e) = state.service.examples_changed() {
+        tracing::error!("giving the engine the lead's examples: {e:#}");
+    }
+    redirect("/clauses")
 }
 
 async fn ask_form(State(state): State<Shared>, headers: HeaderMap) -> Response {

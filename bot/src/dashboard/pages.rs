@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::AppState;
 use crate::service::{Exchange, PolicyStatus};
 use crate::store::audit::{ClauseCount, Event, Verification};
+use crate::store::examples::Example;
 use crate::store::users::{self, Session};
 use crate::store::versions::VersionInfo;
 use policybot_index::Policy;
@@ -139,13 +140,15 @@ fn verdict_of(e: &Event) -> &str {
     }
 }
 
-fn review_form(session: &Session, event: i64, back: &str, marks: &[(&str, &str)], with_clause: bool) -> Markup {
+/// A review's buttons; `clause` is the placeholder of the clause id field,
+/// for marks that name the clause that answers.
+fn review_form(session: &Session, event: i64, back: &str, marks: &[(&str, &str)], clause: Option<&str>) -> Markup {
     html! {
         form.inline method="post" action="/review" {
             input type="hidden" name="csrf" value=(session.csrf);
             input type="hidden" name="event" value=(event);
             input type="hidden" name="back" value=(back);
-            @if with_clause { input name="clause" placeholder="clause id" size="18"; " " }
+            @if let Some(placeholder) = clause { input name="clause" placeholder=(placeholder) size="18"; " " }
             input name="note" placeholder="note" size="14";
             @for (mark, label) in marks {
                 " " button type="submit" name="mark" value=(mark) { (label) }
@@ -161,7 +164,10 @@ fn review_mark(reviews: &HashMap<i64, Value>, id: i64) -> Markup {
                 "marked " (r["mark"].as_str().unwrap_or(""))
             }
             @if let Some(note) = r["note"].as_str().filter(|n| !n.is_empty()) { " — " (note) }
-            @if let Some(clause) = r["clause"].as_str().filter(|c| !c.is_empty()) { " — clause " (clause) }
+            @if let Some(clause) = r["clause"].as_str().filter(|c| !c.is_empty()) {
+                @if r["mark"] == "wrong" { " — the right clause is " } @else { " — clause " }
+                (clause)
+            }
             " " span.muted { "by " (r["by"].as_str().unwrap_or("")) }
         }
     }
@@ -194,7 +200,7 @@ pub fn recent(
                         td {
                             (review_mark(reviews, e.id))
                             @if e.kind == "answered" {
-                                br; (review_form(session, e.id, "recent", &[("correct", "Correct"), ("wrong", "Wrong")], false))
+                                br; (review_form(session, e.id, "recent", &[("correct", "Correct"), ("wrong", "Wrong")], Some("right clause id, if wrong")))
                             }
                         }
                     }
@@ -230,7 +236,7 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
                             td { (e.question.as_deref().unwrap_or("[redacted]")) (cut_mark(e)) }
                             td {
                                 (review_mark(reviews, e.id)) br;
-                                (review_form(session, e.id, "unanswered", &[("covered", "Covered by clause"), ("gap", "Policy gap")], true))
+                                (review_form(session, e.id, "unanswered", &[("covered", "Covered by clause"), ("gap", "Policy gap")], Some("clause id")))
                             }
                         }
                     }
@@ -240,7 +246,70 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
     )
 }
 
-pub fn clause_report(state: &AppState, session: &Session, rows: &[ClauseCount]) -> Markup {
+/// A clause by its id as the live policies have it, or just its id.
+fn clause_named(state: &AppState, id: &str) -> Markup {
+    html! {
+        @if let Some(clause) = state.service.engine().clause(id) {
+            (clause.citation()) (quoted(clause))
+        } @else {
+            (id) span.muted { " (no longer in the current policy: this example is not used)" }
+        }
+    }
+}
+
+/// The review form named a clause the question's school does not have.
+pub fn not_a_clause(session: &Session, clause: &str, school: &str) -> Markup {
+    layout(
+        "Not a clause",
+        Some(session),
+        html! {
+            p.bad { "“" (clause) "” is not a clause of " (school) "’s policies. Nothing was recorded." }
+            p { "Copy the clause id (shown under each clause on the " a href="/clauses" { "Clauses" } " page, and in "
+                code { "policybot clauses" } ") and mark the question again." }
+        },
+    )
+}
+
+/// Questions the lead kept as examples, by clause, each with its remove
+/// button.
+fn examples_markup(state: &AppState, session: &Session, examples: &[Example]) -> Markup {
+    let mut by_clause: BTreeMap<(&str, &str), Vec<&Example>> = BTreeMap::new();
+    for x in examples {
+        by_clause.entry((&x.school, &x.clause)).or_default().push(x);
+    }
+    html! {
+        h2 { "Questions kept as examples" }
+        p.muted {
+            "Questions marked “covered by clause …”, or answers marked wrong with the right clause: "
+            "a later question close to one of them gets its clause as a strong candidate. "
+            "Removing one is recorded in the audit log. Retention removes them with their question's text."
+        }
+        @if by_clause.is_empty() { p.muted { "None yet." } }
+        @for ((school, id), items) in &by_clause {
+            div.examples {
+                h3 { (clause_named(state, id)) span.muted { (school) " · " (id) } }
+                table {
+                    @for x in items {
+                        tr {
+                            td { (x.question) }
+                            td.muted { "marked by " (x.by) " at " (x.at.get(..16).unwrap_or(&x.at)) br; "question #" (x.question_event) }
+                            td {
+                                form.inline method="post" action="/examples/remove" {
+                                    input type="hidden" name="csrf" value=(session.csrf);
+                                    input type="hidden" name="event" value=(x.question_event);
+                                    input type="hidden" name="clause" value=(x.clause);
+                                    button type="submit" { "Remove" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn clause_report(state: &AppState, session: &Session, rows: &[ClauseCount], examples: &[Example]) -> Markup {
     layout(
         "Clauses cited",
         Some(session),
@@ -265,6 +334,7 @@ pub fn clause_report(state: &AppState, session: &Session, rows: &[ClauseCount]) 
                     }
                 }
             }
+            (examples_markup(state, session, examples))
         },
     )
 }
