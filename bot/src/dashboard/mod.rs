@@ -971,3 +971,225 @@ pub async fn serve(
     served?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use policybot_index::corpus::policy_from_bytes;
+    use policybot_index::{ClauseIndex, Engine, Settings, Thesaurus};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::directory::Directory;
+    use crate::store::Store;
+    use crate::store::users::Role;
+
+    const POLICY: &[u8] =
+        b"Oakfield ICT Policy\n\nEmail\n\nDon't\n\n- Use personal email addresses to contact parents.\n\n\
+Photographs\n\nPhotographs of pupils must only be taken on school devices and stored on the school network.\n";
+
+    /// The dashboard of a one-school service on an in-memory store, and the
+    /// e-safety lead's session cookie and CSRF token.
+    fn dashboard() -> (Shared, String, String) {
+        let policy = policy_from_bytes("oakfield", "ict.txt", POLICY, None).unwrap();
+        let (engine, _) = Engine::new(
+            vec![policy],
+            ClauseIndex::in_ram().unwrap(),
+            Thesaurus::from_toml(crate::config::DEFAULT_THESAURUS).unwrap(),
+            Settings::default(),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        let store = Store::in_memory().unwrap();
+        let user = store
+            .add_user("hannah", Role::EsafetyLead, None, "a long test password")
+            .unwrap();
+        let token = store.create_session(&user).unwrap();
+        let csrf = store.session(&token).unwrap().unwrap().csrf;
+        let service = Service::new(engine, Directory::default(), store);
+        let state = Arc::new(AppState::new(
+            Arc::new(service),
+            vec![("oakfield".into(), "Oakfield".into())],
+            false,
+        ));
+        (state, format!("{COOKIE_NAME}={token}"), csrf)
+    }
+
+    async fn send(state: &Shared, method: &str, path: &str, cookie: &str, form: &str) -> (StatusCode, String) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(COOKIE, cookie)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form.to_owned()))
+            .unwrap();
+        let response = router(state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn ask(state: &Shared, question: &str) -> crate::service::Exchange {
+        state
+            .service
+            .answer(
+                question,
+                &Who::Local {
+                    school: "oakfield",
+                    asker: "local",
+                },
+                Channel::Cli,
+                "",
+            )
+            .unwrap()
+    }
+
+    fn clause_about(state: &Shared, word: &str) -> String {
+        let engine = state.service.engine();
+        let clause = engine.policies()[0]
+            .clauses
+            .iter()
+            .find(|c| c.text.contains(word))
+            .unwrap_or_else(|| panic!("no clause says {word:?}"));
+        clause.id.clone()
+    }
+
+    #[tokio::test]
+    async fn the_lead_marks_questions_as_examples_sees_them_on_the_clauses_page_and_removes_them() {
+        let (state, cookie, csrf) = dashboard();
+        let photos = clause_about(&state, "Photographs");
+        let email = clause_about(&state, "email");
+        let parking = ask(&state, "Where do I park my car?");
+        assert_eq!(parking.kind, "declined", "{parking:?}");
+        let answered = ask(&state, "Can I use my personal email to contact parents?");
+        assert_eq!(answered.kind, "answered", "{answered:?}");
+
+        // Covered by a clause: kept as an example, the engine told.
+        let (status, _) = send(
+            &state,
+            "POST",
+            "/review",
+            &cookie,
+            &format!(
+                "csrf={csrf}&event={}&mark=covered&clause={photos}&note=&back=unanswered",
+                parking.event
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let store = state.service.store();
+        let kept = store.example(parking.event).unwrap().expect("kept as an example");
+        assert_eq!((kept.clause.as_str(), kept.by.as_str()), (photos.as_str(), "hannah"));
+        assert_eq!(state.service.engine().examples_for(&photos).len(), 1);
+
+        // An answer marked wrong names the right clause; a clause id that
+        // is not the school's is refused and nothing is recorded.
+        let events = store.event_count().unwrap();
+        let (status, body) = send(
+            &state,
+            "POST",
+            "/review",
+            &cookie,
+            &format!("csrf={csrf}&event={}&mark=wrong&clause=oakfield%2Fnope", answered.event),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("is not a clause of oakfield"), "{body}");
+        assert_eq!(store.event_count().unwrap(), events);
+        let (status, _) = send(
+            &state,
+            "POST",
+            "/review",
+            &cookie,
+            &format!("csrf={csrf}&event={}&mark=wrong&clause={photos}", answered.event),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(state.service.engine().examples_for(&photos).len(), 2);
+        assert!(state.service.engine().examples_for(&email).is_empty());
+        let (_, page) = send(&state, "GET", "/", &cookie, "").await;
+        assert!(page.contains("the right clause is"), "{page}");
+
+        // The Clauses page shows each example with its remove button.
+        let (status, page) = send(&state, "GET", "/clauses", &cookie, "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("Questions kept as examples"), "{page}");
+        assert!(page.contains("Where do I park my car?"), "{page}");
+        assert!(page.contains("Photographs of pupils must only be taken"), "{page}");
+        assert!(page.contains("action=\"/examples/remove\""), "{page}");
+
+        // Removing: a stale form is refused; then it goes, on the record.
+        let remove = format!("event={}&clause={photos}", parking.event);
+        let (status, _) = send(
+            &state,
+            "POST",
+            "/examples/remove",
+            &cookie,
+            &format!("csrf=stale&{remove}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = send(&state, "POST", "/examples/remove", "", &format!("csrf={csrf}&{remove}")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = send(
+            &state,
+            "POST",
+            "/examples/remove",
+            &cookie,
+            &format!("csrf={csrf}&{remove}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(store.example(parking.event).unwrap(), None);
+        assert_eq!(state.service.engine().examples_for(&photos).len(), 1);
+        let (status, _) = send(
+            &state,
+            "POST",
+            "/examples/remove",
+            &cookie,
+            &format!("csrf={csrf}&{remove}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "removed already");
+        let removed = store
+            .list(&Filter {
+                kinds: vec!["example-removed"],
+                ..Filter::default()
+            })
+            .unwrap();
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].reference, parking.event.to_string());
+        assert_eq!(removed[0].payload["clause"], photos.as_str());
+        let (_, page) = send(&state, "GET", "/clauses", &cookie, "").await;
+        assert!(!page.contains("Where do I park my car?"), "{page}");
+        assert!(store.verify().unwrap().ok());
+    }
+
+    #[tokio::test]
+    async fn a_reloaded_engine_is_given_the_examples_in_the_store() {
+        let (state, cookie, csrf) = dashboard();
+        let photos = clause_about(&state, "Photographs");
+        let parking = ask(&state, "Where do I park my car?");
+        let form = format!("csrf={csrf}&event={}&mark=covered&clause={photos}", parking.event);
+        assert_eq!(
+            send(&state, "POST", "/review", &cookie, &form).await.0,
+            StatusCode::SEE_OTHER
+        );
+        // A reloaded engine (policy files changed) gets them too.
+        let policy = policy_from_bytes("oakfield", "ict.txt", POLICY, None).unwrap();
+        let (engine, _) = Engine::new(
+            vec![policy],
+            ClauseIndex::in_ram().unwrap(),
+            Thesaurus::from_toml(crate::config::DEFAULT_THESAURUS).unwrap(),
+            Settings::default(),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert!(engine.examples_for(&photos).is_empty());
+        state.service.replace_engine(engine, Default::default());
+        let given = state.service.engine().examples_for(&photos);
+        assert_eq!(given.len(), 1);
+        assert_eq!(given[0].question, "Where do I park my car?");
+    }
+}
