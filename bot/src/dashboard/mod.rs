@@ -1065,6 +1065,16 @@ Photographs\n\nPhotographs of pupils must only be taken on school devices and st
         let answered = ask(&state, "Can I use my personal email to contact parents?");
         assert_eq!(answered.kind, "answered", "{answered:?}");
 
+        // The clause field offers the school's clauses, searchable by
+        // their words.
+        let (status, page) = send(&state, "GET", "/unanswered", &cookie, "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("list=\"clauses-oakfield\""), "{page}");
+        assert!(
+            page.contains(&format!("<option value=\"{photos}\" label=\"Oakfield ICT Policy, ")),
+            "{page}"
+        );
+
         // Covered by a clause: kept as an example, the engine told.
         let (status, _) = send(
             &state,

@@ -140,15 +140,55 @@ fn verdict_of(e: &Event) -> &str {
     }
 }
 
+/// The id of the list of a school's clauses the clause fields offer.
+fn clause_list_id(school: &str) -> String {
+    format!("clauses-{school}")
+}
+
+/// Every live clause of the schools of `events`, each as a list the clause
+/// id fields offer: typing part of a clause's words or place finds its id
+/// (the browser searches the labels; no script). One list per school, not
+/// per row.
+fn clause_lists(state: &AppState, events: &[Event]) -> Markup {
+    let schools: std::collections::BTreeSet<&str> = events
+        .iter()
+        .filter(|e| matches!(e.kind.as_str(), "answered" | "declined"))
+        .map(|e| e.school.as_str())
+        .collect();
+    let engine = state.service.engine();
+    html! {
+        @for school in schools {
+            datalist id=(clause_list_id(school)) {
+                @for policy in engine.policies().iter().filter(|p| p.school == school) {
+                    @for clause in &policy.clauses {
+                        option value=(clause.id) label=(clause_label(clause)) {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A clause in a few words: its place and the start of its text.
+fn clause_label(clause: &policybot_index::Clause) -> String {
+    const SHOWN: usize = 90;
+    let text: String = clause.text.chars().take(SHOWN).collect();
+    let more = if clause.text.chars().count() > SHOWN { "…" } else { "" };
+    format!("{}, {} — {text}{more}", clause.policy_title, clause.place())
+}
+
 /// A review's buttons; `clause` is the placeholder of the clause id field,
-/// for marks that name the clause that answers.
-fn review_form(session: &Session, event: i64, back: &str, marks: &[(&str, &str)], clause: Option<&str>) -> Markup {
+/// for marks that name the clause that answers, offering the school's
+/// clauses ([`clause_lists`]).
+fn review_form(session: &Session, e: &Event, back: &str, marks: &[(&str, &str)], clause: Option<&str>) -> Markup {
     html! {
         form.inline method="post" action="/review" {
             input type="hidden" name="csrf" value=(session.csrf);
-            input type="hidden" name="event" value=(event);
+            input type="hidden" name="event" value=(e.id);
             input type="hidden" name="back" value=(back);
-            @if let Some(placeholder) = clause { input name="clause" placeholder=(placeholder) size="18"; " " }
+            @if let Some(placeholder) = clause {
+                input name="clause" placeholder=(placeholder) size="18" list=(clause_list_id(&e.school)); " "
+            }
             input name="note" placeholder="note" size="14";
             @for (mark, label) in marks {
                 " " button type="submit" name="mark" value=(mark) { (label) }
@@ -187,6 +227,7 @@ pub fn recent(
         html! {
             (school_filter(state, session, school, search))
             p.muted { (events.len()) " most recent (up to 200)" }
+            (clause_lists(state, events))
             table {
                 tr { th { "#" } th { "When" } th { "Who" } th { "Question" } th { "Verdict" } th { "Answer given" } th { "Review" } }
                 @for e in events {
@@ -200,7 +241,7 @@ pub fn recent(
                         td {
                             (review_mark(reviews, e.id))
                             @if e.kind == "answered" {
-                                br; (review_form(session, e.id, "recent", &[("correct", "Correct"), ("wrong", "Wrong")], Some("right clause id, if wrong")))
+                                br; (review_form(session, e, "recent", &[("correct", "Correct"), ("wrong", "Wrong")], Some("right clause, if wrong")))
                             }
                         }
                     }
@@ -220,12 +261,16 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
             .to_owned();
         groups.entry(topic).or_default().push(e);
     }
-    let _ = state;
     layout(
         "Unanswered questions",
         Some(session),
         html! {
-            p.muted { "Questions no clause answered, grouped by the nearest section. Mark each as covered by a clause the bot missed, or as a gap in the policy." }
+            p.muted {
+                "Questions no clause answered, grouped by the nearest section. Mark each as covered by a clause the bot missed "
+                "(type some of its words to find it), or as a gap in the policy. A question marked covered is kept as an "
+                "example for the clause: the bot answers questions close to it with that clause."
+            }
+            (clause_lists(state, events))
             @for (topic, items) in &groups {
                 h2 { (topic) " (" (items.len()) ")" }
                 table {
@@ -236,7 +281,7 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
                             td { (e.question.as_deref().unwrap_or("[redacted]")) (cut_mark(e)) }
                             td {
                                 (review_mark(reviews, e.id)) br;
-                                (review_form(session, e.id, "unanswered", &[("covered", "Covered by clause"), ("gap", "Policy gap")], Some("clause id")))
+                                (review_form(session, e, "unanswered", &[("covered", "Covered by clause"), ("gap", "Policy gap")], Some("clause")))
                             }
                         }
                     }
