@@ -825,11 +825,7 @@ async fn review(
     if let Err(e) = recorded {
         return internal(e);
     }
-    // The review is recorded whatever happens next; an engine that missed
-    // the change gets it with the next one or the next reload.
-    if let Err(e) = state.service.examples_changed() {
-        tracing::error!("giving the engine the lead's examples: {e:#}");
-    }
+    examples_changed(&state).await;
     redirect(if form.back == "unanswered" { "/unanswered" } else { "/" })
 }
 
@@ -883,10 +879,21 @@ async fn remove_example(
     if let Err(e) = recorded {
         return internal(e);
     }
-    if let Err(e) = state.service.examples_changed() {
-        tracing::error!("giving the engine the lead's examples: {e:#}");
-    }
+    examples_changed(&state).await;
     redirect("/clauses")
+}
+
+/// Gives the engine the examples after a change. Off the async threads:
+/// the engine may embed every example. The change is recorded whatever
+/// happens here; an engine that missed it gets it with the next change or
+/// reload, so a failure is logged, not shown.
+async fn examples_changed(state: &Shared) {
+    let state = state.clone();
+    match tokio::task::spawn_blocking(move || state.service.examples_changed()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("giving the engine the lead's examples: {e:#}"),
+        Err(e) => tracing::error!("giving the engine the lead's examples: {e}"),
+    }
 }
 
 async fn ask_form(State(state): State<Shared>, headers: HeaderMap) -> Response {
