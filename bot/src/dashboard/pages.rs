@@ -197,7 +197,7 @@ fn review_form(session: &Session, e: &Event, back: &str, marks: &[(&str, &str)],
     }
 }
 
-fn review_mark(reviews: &HashMap<i64, Value>, id: i64) -> Markup {
+fn review_mark(state: &AppState, reviews: &HashMap<i64, Value>, id: i64) -> Markup {
     html! {
         @if let Some(r) = reviews.get(&id) {
             span class=(if r["mark"] == "wrong" || r["mark"] == "gap" { "bad" } else { "ok" }) {
@@ -206,7 +206,10 @@ fn review_mark(reviews: &HashMap<i64, Value>, id: i64) -> Markup {
             @if let Some(note) = r["note"].as_str().filter(|n| !n.is_empty()) { " — " (note) }
             @if let Some(clause) = r["clause"].as_str().filter(|c| !c.is_empty()) {
                 @if r["mark"] == "wrong" { " — the right clause is " } @else { " — clause " }
-                (clause)
+                @match state.service.engine().clause(clause) {
+                    Some(c) => { (c.citation()) " " span.muted { (clause) } },
+                    None => (clause),
+                }
             }
             " " span.muted { "by " (r["by"].as_str().unwrap_or("")) }
         }
@@ -239,7 +242,7 @@ pub fn recent(
                         td { span class={ "verdict " (verdict_of(e)) } { (verdict_of(e)) } }
                         td { blockquote { (e.payload["reply"].as_str().unwrap_or("")) } }
                         td {
-                            (review_mark(reviews, e.id))
+                            (review_mark(state, reviews, e.id))
                             @if e.kind == "answered" {
                                 br; (review_form(session, e, "recent", &[("correct", "Correct"), ("wrong", "Wrong")], Some("right clause, if wrong")))
                             }
@@ -280,7 +283,7 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
                             td.muted { (e.at.get(..16).unwrap_or(&e.at)) br; (e.school) }
                             td { (e.question.as_deref().unwrap_or("[redacted]")) (cut_mark(e)) }
                             td {
-                                (review_mark(reviews, e.id)) br;
+                                (review_mark(state, reviews, e.id)) br;
                                 (review_form(session, e, "unanswered", &[("covered", "Covered by clause"), ("gap", "Policy gap")], Some("clause")))
                             }
                         }
