@@ -116,6 +116,18 @@ fn intake(question: &str) -> (Cow<'_, str>, Option<usize>) {
     (Cow::Owned(read.to_owned()), Some(chars))
 }
 
+/// Replaces `engine`'s examples with the store's (every school's: the
+/// engine keeps each to its own school).
+fn give_examples(store: &Store, engine: &Engine) -> Result<()> {
+    let examples = store.examples(None)?;
+    tracing::debug!(
+        examples = examples.len(),
+        "the e-safety lead's examples given to the engine"
+    );
+    engine.set_examples(examples.iter().map(|e| e.for_engine()).collect());
+    Ok(())
+}
+
 pub struct Service {
     /// Replaced whole when policy files change (`load::reload`); an answer
     /// in progress keeps the engine it started with.
@@ -132,6 +144,11 @@ impl Service {
     pub fn new(engine: Engine, directory: Directory, store: Store) -> Self {
         let store = Arc::new(store);
         let writer = AuditWriter::spawn(store.clone());
+        // A store that cannot be read fails the first question loudly; the
+        // engine only loses the lead's examples until the next change.
+        if let Err(e) = give_examples(&store, &engine) {
+            tracing::error!("reading the e-safety lead's examples: {e:#}");
+        }
         Service {
             engine: RwLock::new(Arc::new(engine)),
             policy_status: RwLock::new(PolicyStatus::default()),
@@ -149,10 +166,36 @@ impl Service {
         self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Puts a new engine live: the next question is answered from it.
+    /// Puts a new engine live, with the lead's examples: the next question
+    /// is answered from it.
     pub fn replace_engine(&self, engine: Engine, status: PolicyStatus) {
-        *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(engine);
+        // Read under the write lock, so an example changed meanwhile
+        // (`examples_changed`) is on this engine or applied after the swap.
+        let mut live = self.engine.write().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = give_examples(&self.store, &engine) {
+            tracing::error!("reading the e-safety lead's examples: {e:#}");
+        }
+        *live = Arc::new(engine);
+        drop(live);
         self.set_policy_status(status);
+    }
+
+    /// Gives the live engine the lead's examples as the store now has
+    /// them: called after every change (a review naming a clause, a
+    /// removal, retention).
+    pub fn examples_changed(&self) -> Result<()> {
+        let live = self.engine.read().unwrap_or_else(|p| p.into_inner());
+        give_examples(&self.store, &live)
+    }
+
+    /// Redacts questions older than `days` (and the examples kept from
+    /// them), then gives the engine what examples are left.
+    pub fn apply_retention(&self, days: u32) -> Result<(usize, String)> {
+        let done = self.store.redact_older_than(days)?;
+        if done.0 > 0 {
+            self.examples_changed()?;
+        }
+        Ok(done)
     }
 
     pub fn policy_status(&self) -> PolicyStatus {

@@ -21,4 +21,5 @@ mod mailserver;
 mod matrix;
 mod serve;
 mod synapse;
+mod teach;
 mod versions;

@@ -46,6 +46,8 @@ pub enum Kind {
     /// Question texts older than the retention period were redacted.
     Redacted,
     /// The e-safety lead reviewed an answer (correct / wrong / covered / policy gap).
+    /// Covered, or wrong, naming a clause keeps the question as an example
+    /// for that clause (`store::examples`).
     Reviewed,
     /// Someone signed in to the dashboard.
     SignedIn,
@@ -66,10 +68,13 @@ pub enum Kind {
     Campaign,
     /// Guard triggers found missing or altered were put back.
     GuardsRestored,
+    /// The e-safety lead removed a question kept as an example for a clause
+    /// (`store::examples`); `reference` is the question's event id.
+    ExampleRemoved,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Answered,
         Kind::Declined,
         Kind::Refused,
@@ -84,6 +89,7 @@ impl Kind {
         Kind::Acknowledged,
         Kind::Campaign,
         Kind::GuardsRestored,
+        Kind::ExampleRemoved,
     ];
 
     pub fn parse(name: &str) -> Option<Kind> {
@@ -106,6 +112,7 @@ impl Kind {
             Kind::Acknowledged => "acknowledged",
             Kind::Campaign => "campaign",
             Kind::GuardsRestored => "guards-restored",
+            Kind::ExampleRemoved => "example-removed",
         }
     }
 }
@@ -811,7 +818,8 @@ impl Store {
     }
 
     /// Redacts the text of questions asked more than `days` ago, keeping
-    /// their hashes. The `redacted` event (cutoff and period) is recorded
+    /// their hashes, and removes the examples kept from those questions
+    /// (their copy of the text). The `redacted` event (cutoff and period) is recorded
     /// first, in the same transaction: the guard trigger allows a question's
     /// text to go only under such an event. Returns how many were redacted
     /// and the cutoff.
@@ -827,11 +835,14 @@ impl Store {
         if due == 0 {
             return Ok((0, cutoff));
         }
+        // Examples copy their question's text: they go with it, counted on
+        // the redaction event.
+        let examples = super::examples::remove_asked_before(&tx, &cutoff)?;
         append_in(
             &tx,
             &[NewEvent::new(
                 Kind::Redacted,
-                serde_json::json!({ "before": cutoff, "days": days, "questions": due }),
+                serde_json::json!({ "before": cutoff, "days": days, "questions": due, "examples": examples }),
             )],
         )?;
         let n = tx.execute(
@@ -911,6 +922,12 @@ fn derive(tx: &rusqlite::Transaction<'_>, id: i64, e: &NewEvent) -> Result<()> {
                 count(&old, -1)?;
             }
             count(mark, 1)?;
+            super::examples::on_review(tx, id, target, e)?;
+        }
+        Kind::ExampleRemoved => {
+            if let Ok(target) = e.reference.parse::<i64>() {
+                super::examples::on_removal(tx, target, e)?;
+            }
         }
         _ => {}
     }
