@@ -4,7 +4,7 @@
 //! (`Service::examples_changed`) so that a later question close to one gets
 //! its clause as a strong candidate.
 //!
-//! The `examples` table (migration 014) is derived from the audit log, like
+//! The `examples` table (migration 013) is derived from the audit log, like
 //! `first_citations`: it changes only inside the transaction that appends
 //! the `reviewed` event adding an example or the `example-removed` event
 //! taking it away, so every change is on the record. One example per
@@ -281,7 +281,7 @@ mod tests {
         let store = Store {
             conn: std::sync::Mutex::new(conn),
         };
-        // Appending before migration 014 runs: `derive` must not touch the
+        // Appending before migration 013 runs: `derive` must not touch the
         // table yet, so write the two events by hand through the chain.
         {
             let mut conn = store.conn();
