@@ -173,6 +173,10 @@ enum Command {
         /// Questions to time.
         #[arg(long, default_value_t = 2_000)]
         questions: usize,
+        /// Also measure the hybrid engine with the answer model in this
+        /// directory: model load, clause embedding, answers with embeddings, memory.
+        #[arg(long)]
+        semantic: Option<PathBuf>,
         /// Measure the audit log's append throughput instead.
         #[arg(long)]
         audit: bool,
@@ -401,6 +405,7 @@ fn run() -> Result<()> {
         Command::Bench {
             clauses,
             questions,
+            semantic,
             audit,
             campaign,
             import,
@@ -447,7 +452,7 @@ fn run() -> Result<()> {
             } else if audit {
                 bench_audit::run(events, threads, json)
             } else {
-                bench::run(clauses, questions, json)
+                bench::run(clauses, questions, semantic.as_deref(), json)
             }
         }
     }

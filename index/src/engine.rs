@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use crate::clause::{Clause, Modality, Policy};
 use crate::embed::{DIM, EmbedError, Embedder, cosine};
-use crate::vectors::{ClauseVectors, VectorReport};
 use crate::modality;
 use crate::query::{self, Concept, Vocabulary};
 use crate::rank::{self, ClauseStems, FieldStems};
@@ -22,6 +21,7 @@ use crate::render;
 use crate::search::{ClauseIndex, IndexError, SyncReport};
 use crate::text;
 use crate::thesaurus::Thesaurus;
+use crate::vectors::{ClauseVectors, VectorReport};
 use crate::verdict::{self, Verdict};
 
 /// Questions longer than this are cut before analysis; nobody types more, and
@@ -507,7 +507,10 @@ impl Engine {
             t.coverage >= self.settings.min_coverage * SUGGEST_SHARE
                 || (semantic && best_similarity >= DECLINE_BELOW_SIMILARITY)
         });
-        if !answered && near && let Some(top) = top {
+        if !answered
+            && near
+            && let Some(top) = top
+        {
             let citations = scored
                 .iter()
                 .take(self.settings.max_citations)
@@ -578,7 +581,11 @@ impl Engine {
         let semantic = self.semantic_scores(question, asker.school)?;
         if let Some(sem) = &semantic {
             let known: HashSet<String> = candidates.iter().map(|c| c.0.clone()).collect();
-            let examples = sem.examples.iter().filter(|(_, sim)| **sim >= EXAMPLE_MATCH).map(|(id, _)| id);
+            let examples = sem
+                .examples
+                .iter()
+                .filter(|(_, sim)| **sim >= EXAMPLE_MATCH)
+                .map(|(id, _)| id);
             for id in sem.nearest.iter().chain(examples) {
                 if !known.contains(id) && !candidates.iter().any(|c| &c.0 == id) {
                     candidates.push((id.clone(), 0.0));

@@ -97,7 +97,10 @@ impl ClauseVectors {
             save_error: None,
         };
         if !todo.is_empty() {
-            let flat: Vec<&str> = todo.iter().flat_map(|(_, _, t)| [t[0].as_str(), t[1].as_str()]).collect();
+            let flat: Vec<&str> = todo
+                .iter()
+                .flat_map(|(_, _, t)| [t[0].as_str(), t[1].as_str()])
+                .collect();
             let vectors = embedder.embed_all(&flat, &mut |done, total| progress(done / 2, total / 2))?;
             for ((id, key, _), pair) in todo.into_iter().zip(vectors.chunks(2)) {
                 let mut v = Vec::with_capacity(2 * DIM);
@@ -207,21 +210,41 @@ mod tests {
 
     #[test]
     fn only_changed_clauses_are_embedded_again_and_a_damaged_file_is_rebuilt() {
-        let Some(embedder) = crate::embed::test_model() else { return };
+        let Some(embedder) = crate::embed::test_model() else {
+            return;
+        };
         let dir = tempfile::tempdir().unwrap();
         let before = policy("North ICT Policy\n\nDevices\n\n- Lock your screen.\n- Never share a password.\n");
-        let (_, report) = ClauseVectors::sync(Some(dir.path()), &[before.clone()], &embedder, &mut |_, _| {}).unwrap();
+        let (_, report) = ClauseVectors::sync(
+            Some(dir.path()),
+            std::slice::from_ref(&before),
+            &embedder,
+            &mut |_, _| {},
+        )
+        .unwrap();
         assert_eq!((report.reused, report.embedded), (0, 2));
-        let (vectors, report) =
-            ClauseVectors::sync(Some(dir.path()), &[before.clone()], &embedder, &mut |_, _| {}).unwrap();
+        let (vectors, report) = ClauseVectors::sync(
+            Some(dir.path()),
+            std::slice::from_ref(&before),
+            &embedder,
+            &mut |_, _| {},
+        )
+        .unwrap();
         assert_eq!((report.reused, report.embedded), (2, 0));
         let (text, headed) = vectors.get(&before.clauses[0].id).unwrap();
         assert_eq!((text.len(), headed.len()), (DIM, DIM));
         let fresh = embedder.embed(&before.clauses[0].text).unwrap();
         assert!(crate::embed::cosine(text, &fresh) > 0.9999);
 
-        let after = policy("North ICT Policy\n\nDevices\n\n- Lock your screen.\n- Never share a password with anyone.\n");
-        let (_, report) = ClauseVectors::sync(Some(dir.path()), &[after.clone()], &embedder, &mut |_, _| {}).unwrap();
+        let after =
+            policy("North ICT Policy\n\nDevices\n\n- Lock your screen.\n- Never share a password with anyone.\n");
+        let (_, report) = ClauseVectors::sync(
+            Some(dir.path()),
+            std::slice::from_ref(&after),
+            &embedder,
+            &mut |_, _| {},
+        )
+        .unwrap();
         assert_eq!((report.reused, report.embedded), (1, 1));
 
         std::fs::write(dir.path().join(FILE), b"PBVEC\0\0\x01 truncated").unwrap();
