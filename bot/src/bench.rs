@@ -33,7 +33,7 @@ const MODIFIED: &str = "2026-09-01";
 const TARGET_BUILD_RATE: f64 = 50_000.0;
 const TARGET_P99_MS: f64 = 5.0;
 
-pub fn run(clauses: usize, questions: usize, json: bool) -> Result<()> {
+pub fn run(clauses: usize, questions: usize, model: Option<&std::path::Path>, json: bool) -> Result<()> {
     if clauses == 0 {
         bail!("bench: --clauses must be at least 1");
     }
@@ -58,6 +58,10 @@ pub fn run(clauses: usize, questions: usize, json: bool) -> Result<()> {
         .map(|q| (q, schools[rng.below(schools.len())].as_str()))
         .collect();
     let latency = measure_latency(&on_disk.engine, &asks)?;
+    let semantic = match model {
+        Some(model) => Some(semantic(on_disk.engine, dir.path(), model, &asks)?),
+        None => None,
+    };
 
     let parse_rate = rate(total, parse_seconds);
     let build_rate = rate(total, on_disk.seconds);
@@ -89,6 +93,7 @@ pub fn run(clauses: usize, questions: usize, json: bool) -> Result<()> {
                 "mean": latency.mean,
             },
             "answered": latency.answered,
+            "model": model.map(|m| m.display().to_string()),
             "declined": latency.timed - latency.answered,
             "answered_share": latency.answered_share(),
             "targets": {
@@ -140,12 +145,158 @@ pub fn run(clauses: usize, questions: usize, json: bool) -> Result<()> {
             pass(p99_pass)
         );
     }
-    drop(on_disk);
+    if let Some(s) = semantic {
+        s.print(total, json);
+    }
     drop(dir);
     Ok(())
 }
 
 // ---------------------------------------------------------------- measuring
+
+/// Issue 15's budgets for the hybrid engine (2 cores, 100k clauses).
+const TARGET_SEMANTIC_P99_MS: f64 = 25.0;
+const TARGET_MODEL_LOAD_MS: f64 = 300.0;
+const TARGET_EMBED_RATE: f64 = 300.0;
+const TARGET_RSS_MB: f64 = 400.0;
+
+/// The hybrid engine on the same corpus and index.
+struct Semantic {
+    load_ms: f64,
+    embedded: usize,
+    embed_seconds: f64,
+    reused: usize,
+    reuse_seconds: f64,
+    latency: Latency,
+    rss_mb: f64,
+}
+
+/// Loads the model, embeds every clause (then again with nothing changed:
+/// the vectors are read back from beside the index), and times answers with
+/// the question's own embedding; the resident memory is read last.
+fn semantic(
+    engine: Engine,
+    index_dir: &std::path::Path,
+    model: &std::path::Path,
+    asks: &[(String, &str)],
+) -> Result<Semantic> {
+    let start = Instant::now();
+    let embedder = std::sync::Arc::new(policybot_index::embed::Embedder::load(model)?);
+    let load_ms = start.elapsed().as_secs_f64() * 1e3;
+    let policies = engine.policies().to_vec();
+    let embed = |engine: Engine, what: &str| -> Result<(Engine, policybot_index::vectors::VectorReport, f64)> {
+        let progress = bar(0, what);
+        let mut tick = |done: usize, total: usize| {
+            progress.set_length(total as u64);
+            progress.set_position(done as u64);
+        };
+        let start = Instant::now();
+        let (engine, report) = engine.with_embedder(embedder.clone(), &mut tick)?;
+        progress.finish_and_clear();
+        Ok((engine, report, start.elapsed().as_secs_f64()))
+    };
+    let (engine, first, embed_seconds) = embed(engine, "embedding")?;
+    drop(engine);
+    let thesaurus = Thesaurus::from_toml(DEFAULT_THESAURUS).context("parsing the built-in thesaurus")?;
+    let (engine, _) = Engine::new(
+        policies,
+        ClauseIndex::open_in_dir(index_dir)?,
+        thesaurus,
+        Settings::default(),
+        &mut |_, _| {},
+    )?;
+    let (engine, again, reuse_seconds) = embed(engine, "re-reading")?;
+    ensure!(
+        again.embedded == 0,
+        "nothing changed, yet {} clauses were embedded again",
+        again.embedded
+    );
+    let latency = measure_latency(&engine, asks)?;
+    Ok(Semantic {
+        load_ms,
+        embedded: first.embedded,
+        embed_seconds,
+        reused: again.reused,
+        reuse_seconds,
+        latency,
+        rss_mb: resident_mb(),
+    })
+}
+
+/// This process's resident memory now, in MB (Linux; 0 elsewhere).
+fn resident_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+impl Semantic {
+    fn print(&self, clauses: usize, json: bool) {
+        let rate = rate(self.embedded, self.embed_seconds);
+        let l = &self.latency;
+        if json {
+            let report = json!({"semantic": {
+                "clauses": clauses,
+                "model_load_ms": self.load_ms,
+                "embedded": self.embedded,
+                "embed_seconds": self.embed_seconds,
+                "embed_clauses_per_sec": rate,
+                "reused": self.reused,
+                "reuse_seconds": self.reuse_seconds,
+                "latency_ms": {"questions": l.timed, "p50": l.p50, "p95": l.p95, "p99": l.p99, "max": l.max},
+                "resident_mb": self.rss_mb,
+                "targets": {
+                    "p99_ms": TARGET_SEMANTIC_P99_MS, "model_load_ms": TARGET_MODEL_LOAD_MS,
+                    "embed_clauses_per_sec": TARGET_EMBED_RATE, "resident_mb": TARGET_RSS_MB,
+                },
+            }});
+            println!("{report}");
+            return;
+        }
+        println!(
+            "with the answer model: load {:.0} ms; {} clauses embedded in {} ({:.0} clauses/s, two vectors each); \
+             again with nothing changed: {} reused in {}",
+            self.load_ms,
+            self.embedded,
+            seconds(self.embed_seconds),
+            rate,
+            self.reused,
+            seconds(self.reuse_seconds)
+        );
+        println!(
+            "hybrid answer latency over {} questions (question embedded included): p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms; resident {:.0} MB",
+            l.timed, l.p50, l.p95, l.p99, l.max, self.rss_mb
+        );
+        println!("README rows:");
+        println!(
+            "| model load | {:.0} ms | ≤ {TARGET_MODEL_LOAD_MS:.0} ms |",
+            self.load_ms
+        );
+        println!("| clause embedding (first index) | {rate:.0} clauses/s | ≥ {TARGET_EMBED_RATE:.0} clauses/s |");
+        println!(
+            "| re-index, nothing changed | {} clauses reused in {} | only changed clauses embedded |",
+            self.reused,
+            seconds(self.reuse_seconds)
+        );
+        println!(
+            "| hybrid answer p50 / p95 / p99 | {:.2} / {:.2} / {:.2} ms | p99 ≤ {TARGET_SEMANTIC_P99_MS} ms |",
+            l.p50, l.p95, l.p99
+        );
+        println!("| resident memory | {:.0} MB | ≤ {TARGET_RSS_MB:.0} MB |", self.rss_mb);
+        println!(
+            "targets: load {}, embedding {}, p99 {}, memory {}",
+            pass(self.load_ms <= TARGET_MODEL_LOAD_MS),
+            pass(rate >= TARGET_EMBED_RATE),
+            pass(l.p99 <= TARGET_SEMANTIC_P99_MS),
+            pass(self.rss_mb <= TARGET_RSS_MB)
+        );
+    }
+}
 
 fn parse_corpus(generated: &[GeneratedPolicy]) -> Result<Vec<Policy>> {
     generated

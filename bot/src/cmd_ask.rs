@@ -41,7 +41,10 @@ pub fn run(config: &Config, question: &str, school: Option<&str>, asker: Option<
     if json {
         let mut out = match &exchange.answer {
             Some(answer) => serde_json::to_value(answer)?,
-            None => json!({ "answered": false, "verdict": "none", "citations": [], "reply": exchange.reply }),
+            // Refused, or an empty question: nothing was quoted.
+            None => {
+                json!({ "mode": "decline", "answered": false, "verdict": "none", "citations": [], "reply": exchange.reply })
+            }
         };
         out["event"] = json!(exchange.event);
         out["outcome"] = json!(exchange.kind);

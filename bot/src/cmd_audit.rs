@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::audit::{Event, Filter, Head, Kind, NewEvent, Verification};
+use policybot_index::Mode;
 
 #[derive(Subcommand)]
 pub enum AuditCommand {
@@ -192,8 +193,14 @@ fn line(e: &Event) -> String {
     let verdict = e.payload["verdict"].as_str().unwrap_or("");
     let cited = e.payload["citations"][0]["clause"].as_str().unwrap_or("");
     let cut = if e.payload["cut"].is_object() { " [cut]" } else { "" };
+    // A suggestion is recorded as declined; say which clauses it offered.
+    let suggested = if e.mode == Some(Mode::Suggest) {
+        " (suggested)"
+    } else {
+        ""
+    };
     visible_controls(&format!(
-        "#{} {} {:<8} {} {} via {}: {question}{cut} → {verdict} {cited}",
+        "#{} {} {:<8}{suggested} {} {} via {}: {question}{cut} → {verdict} {cited}",
         e.id, e.at, e.kind, e.school, e.asker, e.channel
     ))
     .into_owned()
@@ -310,6 +317,7 @@ pub fn write_csv(store: &Store, filter: &Filter, sink: &mut dyn Write) -> Result
         "question",
         "question_sha256",
         "verdict",
+        "mode",
         "confidence",
         "clauses",
         "versions",
@@ -351,6 +359,7 @@ pub fn write_csv(store: &Store, filter: &Filter, sink: &mut dyn Write) -> Result
                 .map_or_else(|| "[redacted]".into(), |q| q + cut.as_str()),
             e.question_hash.clone(),
             e.payload["verdict"].as_str().unwrap_or("").to_owned(),
+            e.mode.map(Mode::as_str).unwrap_or("").to_owned(),
             e.payload["confidence"]
                 .as_f64()
                 .map(|c| format!("{c:.3}"))
@@ -363,14 +372,14 @@ pub fn write_csv(store: &Store, filter: &Filter, sink: &mut dyn Write) -> Result
         ];
         w.write_record(row.iter().map(|cell| csv_cell(cell)))?;
     }
-    let mut last = vec![String::new(); 16];
+    let mut last = vec![String::new(); 17];
     last[0] = head.id.to_string();
     last[1] = crate::store::audit::now();
     last[2] = CSV_HEAD_KIND.to_owned();
     last[7] = format!(
         "The audit log's head when this file was written. Check later that the log still holds it: policybot audit verify --head {head}"
     );
-    last[15] = head.hash.clone();
+    last[16] = head.hash.clone();
     w.write_record(last.iter().map(|cell| csv_cell(cell)))?;
     w.flush()?;
     Ok(events.len())

@@ -131,7 +131,7 @@ async fn apply_retention_daily(state: Arc<AppState>, days: u32) {
     loop {
         every_day.tick().await;
         let state = state.clone();
-        let done = tokio::task::spawn_blocking(move || state.service.store().redact_older_than(days)).await;
+        let done = tokio::task::spawn_blocking(move || state.service.apply_retention(days)).await;
         match done {
             Ok(Ok((0, _))) => {}
             Ok(Ok((n, _))) => tracing::info!(redacted = n, days, "retention applied"),

@@ -276,8 +276,49 @@ fn sender<'a>(who: &Who<'a>) -> &'a str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use policybot_index::render::SUGGEST_HEADLINE;
+
+    /// The reply to a question the engine is not sure about: the closest
+    /// clauses, each after its list's head, no verdict and no "Also
+    /// relevant", in both bodies every channel sends.
+    pub(crate) fn suggestion_reply() -> Reply {
+        let service = crate::service::tests::example_service();
+        let who = Who::Email("alice@oakfield.example");
+        let question = crate::service::tests::SUGGEST_QUESTION;
+        respond(&service, &who, Channel::Email, "<s@x>", "<s@x>", question)
+            .unwrap()
+            .expect("a question gets a reply")
+    }
+
+    #[test]
+    fn a_suggestion_is_formatted_as_the_closest_clauses_without_a_verdict() {
+        let reply = suggestion_reply();
+        let plain = &reply.plain;
+        assert!(plain.starts_with(SUGGEST_HEADLINE), "{plain}");
+        assert!(plain.contains("marked unanswered for the e-safety lead"), "{plain}");
+        assert!(
+            plain.contains("Under ‘Don't:’ — “"),
+            "the list head before a Don't item: {plain}"
+        );
+        assert!(!plain.contains("Also relevant"), "{plain}");
+        let html = &reply.html;
+        assert!(
+            html.starts_with("<p><strong>I&#39;m not sure which clause answers this"),
+            "{html}"
+        );
+        let quotes = html.matches("<blockquote>").count();
+        assert_eq!(
+            quotes,
+            plain.matches("”\n— ").count(),
+            "every suggested clause quoted: {html}"
+        );
+        assert!((1..=3).contains(&quotes), "{html}");
+        assert!(html.contains("<p>Under ‘Don&#39;t:’</p><blockquote>"), "{html}");
+        assert!(html.contains("marked unanswered for the e-safety lead"), "{html}");
+        assert!(!html.contains("Also relevant"), "{html}");
+    }
 
     #[test]
     fn commands_and_questions() {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use policybot_index::text::normalize;
-use policybot_index::{Answer, Asker, ClauseIndex, Engine, Settings, Thesaurus};
+use policybot_index::{Answer, Asker, ClauseIndex, Engine, Mode, Settings, Thesaurus};
 use serde::{Deserialize, Serialize};
 
 use crate::load;
@@ -30,8 +30,17 @@ pub struct Summary {
     pub recall_at_3: f64,
     pub mrr: f64,
     pub out_of_scope_declined: f64,
+    /// Answerable questions in mode decline only: a suggestion is not a decline.
     pub answerable_declined: f64,
+    /// Answerable questions answered (mode answer) with the gold verdict.
     pub verdict_accuracy: f64,
+    /// Answerable questions answered (mode answer) whose first citation misses:
+    /// the failure that misleads, so it is reported on its own.
+    pub confident_wrong: f64,
+    /// Answerable questions in mode suggest.
+    pub suggested: f64,
+    /// Out-of-scope questions answered (mode answer).
+    pub out_of_scope_confident: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,6 +53,8 @@ pub struct CitedClause {
 #[derive(Debug, Serialize)]
 pub struct ItemResult {
     pub id: String,
+    pub mode: Mode,
+    /// `mode == Mode::Answer`; kept because the evaluation README specifies it.
     pub answered: bool,
     pub verdict: String,
     pub citations: Vec<CitedClause>,
@@ -96,7 +107,8 @@ pub fn engine_for_corpus(dir: &Path, thesaurus: Thesaurus, settings: Settings) -
 pub fn run(engine: &Engine, items: &[Item]) -> Result<Report> {
     let mut results = Vec::new();
     let (mut hits1, mut hits3, mut rr, mut verdict_ok, mut declined_answerable) = (0, 0, 0.0, 0, 0);
-    let (mut oos, mut oos_declined, mut answerable) = (0, 0, 0);
+    let (mut oos, mut oos_declined, mut oos_confident, mut answerable) = (0, 0, 0, 0);
+    let (mut confident_wrong, mut suggested) = (0, 0);
     let schools: BTreeSet<&str> = items.iter().map(school_of).collect();
     for school in schools {
         if !engine.has_school(school) {
@@ -114,6 +126,8 @@ pub fn run(engine: &Engine, items: &[Item]) -> Result<Report> {
             )
             .with_context(|| format!("question {}", item.id))?;
         let gold: Vec<String> = item.gold.iter().map(|g| normalize(g)).collect();
+        // Citations count for recall whether answered or suggested: the
+        // person sees them either way. A decline carries none.
         let hit_rank = answer
             .citations
             .iter()
@@ -121,21 +135,27 @@ pub fn run(engine: &Engine, items: &[Item]) -> Result<Report> {
                 let text = normalize(&c.text);
                 gold.iter().any(|g| text.contains(g.as_str()))
             })
-            .map(|p| p + 1);
+            .map(|p| p + 1)
+            .filter(|_| answer.mode != Mode::Decline);
+        let confident = answer.mode == Mode::Answer;
         if item.kind == "out_of_scope" {
             oos += 1;
-            oos_declined += usize::from(!answer.answered);
+            oos_declined += usize::from(!confident);
+            oos_confident += usize::from(confident);
         } else {
             answerable += 1;
-            declined_answerable += usize::from(!answer.answered);
+            declined_answerable += usize::from(answer.mode == Mode::Decline);
+            suggested += usize::from(answer.mode == Mode::Suggest);
+            confident_wrong += usize::from(confident && hit_rank != Some(1));
             hits1 += usize::from(hit_rank == Some(1));
             hits3 += usize::from(hit_rank.is_some_and(|r| r <= 3));
             rr += hit_rank.map_or(0.0, |r| 1.0 / r as f64);
-            verdict_ok += usize::from(answer.verdict.as_str() == item.verdict);
+            verdict_ok += usize::from(confident && answer.verdict.as_str() == item.verdict);
         }
         results.push(ItemResult {
             id: item.id.clone(),
-            answered: answer.answered,
+            mode: answer.mode,
+            answered: answer.mode == Mode::Answer,
             verdict: answer.verdict.as_str().to_owned(),
             citations: answer
                 .citations
@@ -169,6 +189,9 @@ pub fn run(engine: &Engine, items: &[Item]) -> Result<Report> {
         out_of_scope_declined: share(oos_declined, oos),
         answerable_declined: share(declined_answerable, answerable),
         verdict_accuracy: share(verdict_ok, answerable),
+        confident_wrong: share(confident_wrong, answerable),
+        suggested: share(suggested, answerable),
+        out_of_scope_confident: share(oos_confident, oos),
     };
     Ok(Report { summary, results })
 }
@@ -210,8 +233,12 @@ pub fn print(report: &Report, items: &[Item]) {
         s.recall_at_1, s.recall_at_3, s.mrr
     );
     println!(
-        "out-of-scope declined {:.3}  answerable declined {:.3}  verdict accuracy {:.3}",
-        s.out_of_scope_declined, s.answerable_declined, s.verdict_accuracy
+        "answerable: declined {:.3}  suggested {:.3}  confident wrong {:.3}  verdict accuracy {:.3}",
+        s.answerable_declined, s.suggested, s.confident_wrong, s.verdict_accuracy
+    );
+    println!(
+        "out of scope: declined or suggested {:.3}  answered confidently {:.3}",
+        s.out_of_scope_declined, s.out_of_scope_confident
     );
     for (item, r) in items.iter().zip(&report.results) {
         let (hit_rank, confidence) = r
@@ -219,18 +246,19 @@ pub fn print(report: &Report, items: &[Item]) {
             .as_ref()
             .map_or((None, 0.0), |d| (d.hit_rank, d.confidence));
         let ok = if item.kind == "out_of_scope" {
-            !r.answered
+            r.mode != Mode::Answer
         } else {
-            hit_rank == Some(1) && r.verdict == item.verdict
+            r.mode == Mode::Answer && hit_rank == Some(1) && r.verdict == item.verdict
         };
         if ok {
             continue;
         }
         println!(
-            "\n{} [{}] expected {} got {} (hit {hit_rank:?}, conf {confidence:.2}): {}",
+            "\n{} [{}] expected {} got {} {} (hit {hit_rank:?}, conf {confidence:.2}): {}",
             item.id,
             item.kind,
             item.verdict,
+            r.mode.as_str(),
             r.verdict,
             item.question.replace('\n', " ")
         );

@@ -161,6 +161,23 @@ pub fn engine(
     Ok(built)
 }
 
+/// `engine` with sentence embeddings from the model in `model_dir`: clauses
+/// whose vectors are not stored beside the index are embedded, with progress.
+pub fn with_model(engine: Engine, model_dir: &Path) -> Result<Engine> {
+    let embedder = policybot_index::embed::Embedder::load(model_dir)?;
+    let progress = bar(0, "embedding");
+    let mut tick = |done: usize, total: usize| {
+        progress.set_length(total as u64);
+        progress.set_position(done as u64);
+    };
+    let (engine, report) = engine.with_embedder(std::sync::Arc::new(embedder), &mut tick)?;
+    progress.finish_and_clear();
+    if let Some(e) = report.save_error {
+        tracing::warn!("{e}");
+    }
+    Ok(engine)
+}
+
 /// The answer service for a config: engine, staff directory and store, and
 /// what loading the policies found.
 pub fn service(config: &Config) -> Result<(Service, PolicyStatus, SyncReport)> {
@@ -223,7 +240,12 @@ pub fn live_policies(config: &Config, store: &Store, previous: &[Policy]) -> Res
 fn engine_for(config: &Config, policies: Vec<Policy>) -> Result<(Engine, SyncReport)> {
     let index = ClauseIndex::open_in_dir(&config.index_dir)
         .with_context(|| format!("opening index {}", config.index_dir.display()))?;
-    engine(policies, index, config.thesaurus()?, Settings::default())
+    let (engine, report) = engine(policies, index, config.thesaurus()?, Settings::default())?;
+    // TODO(model): config.model_dir and installing on first use, from the model branch.
+    match std::env::var_os("POLICYBOT_MODEL_DIR") {
+        Some(dir) => Ok((with_model(engine, Path::new(&dir))?, report)),
+        None => Ok((engine, report)),
+    }
 }
 
 /// Every policy of every configured school, with the problems found listing

@@ -163,6 +163,12 @@ enum Command {
         /// Override the decline threshold on matched weight (for tuning).
         #[arg(long)]
         min_support: Option<f32>,
+        /// The answer model's directory (the config's `model_dir` when policybot runs with a config).
+        #[arg(long, env = "POLICYBOT_MODEL_DIR", default_value = "var/model")]
+        model: PathBuf,
+        /// Lexical retrieval only, without the answer model (for comparison).
+        #[arg(long)]
+        lexical_only: bool,
     },
     /// Measure index build throughput and answer latency on a generated corpus.
     Bench {
@@ -172,6 +178,10 @@ enum Command {
         /// Questions to time.
         #[arg(long, default_value_t = 2_000)]
         questions: usize,
+        /// Also measure the hybrid engine with the answer model in this
+        /// directory: model load, clause embedding, answers with embeddings, memory.
+        #[arg(long)]
+        semantic: Option<PathBuf>,
         /// Measure the audit log's append throughput instead.
         #[arg(long)]
         audit: bool,
@@ -380,13 +390,18 @@ fn run() -> Result<()> {
             diagnostics,
             min_coverage,
             min_support,
+            model,
+            lexical_only,
         } => {
             let items = eval::load_items(&file)?;
             let thesaurus = config::thesaurus(thesaurus.as_deref(), "--thesaurus")?;
             let mut settings = policybot_index::Settings::default();
             settings.min_coverage = min_coverage.unwrap_or(settings.min_coverage);
             settings.min_matched = min_support.unwrap_or(settings.min_matched);
-            let engine = eval::engine_for_corpus(&corpus, thesaurus, settings)?;
+            let mut engine = eval::engine_for_corpus(&corpus, thesaurus, settings)?;
+            if !lexical_only {
+                engine = policybot::load::with_model(engine, &model)?;
+            }
             if let Some(id) = explain {
                 return eval::explain(&engine, &items, &id);
             }
@@ -404,6 +419,7 @@ fn run() -> Result<()> {
         Command::Bench {
             clauses,
             questions,
+            semantic,
             audit,
             campaign,
             import,
@@ -455,7 +471,7 @@ fn run() -> Result<()> {
             } else if audit {
                 bench_audit::run(events, threads, json)
             } else {
-                bench::run(clauses, questions, json)
+                bench::run(clauses, questions, semantic.as_deref(), json)
             }
         }
     }

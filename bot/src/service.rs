@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use anyhow::Result;
 use policybot_index::engine::{MAX_QUESTION_CHARS, part_read};
-use policybot_index::{Answer, AnswerError, Asker, Engine};
+use policybot_index::{Answer, AnswerError, Asker, Engine, Mode};
 use serde::Serialize;
 use serde_json::json;
 
@@ -60,6 +60,10 @@ pub struct Exchange {
     /// service is recorded, an empty one too (as declined, `empty`).
     pub event: i64,
     pub kind: &'static str,
+    /// What the reply did with a question (none for a refusal): a
+    /// suggestion is recorded as declined, so the kind alone does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
     /// What to send back.
     pub reply: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -112,6 +116,18 @@ fn intake(question: &str) -> (Cow<'_, str>, Option<usize>) {
     (Cow::Owned(read.to_owned()), Some(chars))
 }
 
+/// Replaces `engine`'s examples with the store's (every school's: the
+/// engine keeps each to its own school).
+fn give_examples(store: &Store, engine: &Engine) -> Result<()> {
+    let examples = store.examples(None)?;
+    tracing::debug!(
+        examples = examples.len(),
+        "the e-safety lead's examples given to the engine"
+    );
+    engine.set_examples(examples.iter().map(|e| e.for_engine()).collect());
+    Ok(())
+}
+
 pub struct Service {
     /// Replaced whole when policy files change (`load::reload`); an answer
     /// in progress keeps the engine it started with.
@@ -128,6 +144,11 @@ impl Service {
     pub fn new(engine: Engine, directory: Directory, store: Store) -> Self {
         let store = Arc::new(store);
         let writer = AuditWriter::spawn(store.clone());
+        // A store that cannot be read fails the first question loudly; the
+        // engine only loses the lead's examples until the next change.
+        if let Err(e) = give_examples(&store, &engine) {
+            tracing::error!("reading the e-safety lead's examples: {e:#}");
+        }
         Service {
             engine: RwLock::new(Arc::new(engine)),
             policy_status: RwLock::new(PolicyStatus::default()),
@@ -145,10 +166,36 @@ impl Service {
         self.engine.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Puts a new engine live: the next question is answered from it.
+    /// Puts a new engine live, with the lead's examples: the next question
+    /// is answered from it.
     pub fn replace_engine(&self, engine: Engine, status: PolicyStatus) {
-        *self.engine.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(engine);
+        // Read under the write lock, so an example changed meanwhile
+        // (`examples_changed`) is on this engine or applied after the swap.
+        let mut live = self.engine.write().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = give_examples(&self.store, &engine) {
+            tracing::error!("reading the e-safety lead's examples: {e:#}");
+        }
+        *live = Arc::new(engine);
+        drop(live);
         self.set_policy_status(status);
+    }
+
+    /// Gives the live engine the lead's examples as the store now has
+    /// them: called after every change (a review naming a clause, a
+    /// removal, retention).
+    pub fn examples_changed(&self) -> Result<()> {
+        let live = self.engine.read().unwrap_or_else(|p| p.into_inner());
+        give_examples(&self.store, &live)
+    }
+
+    /// Redacts questions older than `days` (and the examples kept from
+    /// them), then gives the engine what examples are left.
+    pub fn apply_retention(&self, days: u32) -> Result<(usize, String)> {
+        let done = self.store.redact_older_than(days)?;
+        if done.0 > 0 {
+            self.examples_changed()?;
+        }
+        Ok(done)
     }
 
     pub fn policy_status(&self) -> PolicyStatus {
@@ -209,6 +256,7 @@ impl Service {
             return Ok(Exchange {
                 event,
                 kind: Kind::Refused.as_str(),
+                mode: None,
                 reply,
                 answer: None,
                 empty: false,
@@ -234,11 +282,12 @@ impl Service {
                     channel,
                     reference,
                     Some(question),
-                    json!({ "verdict": "none", "empty": true, "citations": [], "reply": reply, "cut": cut_payload }),
+                    json!({ "mode": Mode::Decline.as_str(), "verdict": "none", "empty": true, "citations": [], "reply": reply, "cut": cut_payload }),
                 )?;
                 return Ok(Exchange {
                     event,
                     kind: Kind::Declined.as_str(),
+                    mode: Some(Mode::Decline),
                     reply,
                     answer: None,
                     empty: true,
@@ -247,12 +296,14 @@ impl Service {
             }
             Err(e) => return Err(e.into()),
         };
-        let kind = if answer.answered {
-            Kind::Answered
-        } else {
-            Kind::Declined
+        // A suggestion is recorded as declined, with its mode: it is
+        // unanswered for the e-safety lead (store::audit::exchange_mode).
+        let kind = match answer.mode {
+            Mode::Answer => Kind::Answered,
+            Mode::Suggest | Mode::Decline => Kind::Declined,
         };
         let payload = json!({
+            "mode": answer.mode.as_str(),
             "verdict": answer.verdict.as_str(),
             "confidence": answer.confidence,
             "citations": answer.citations.iter().map(|c| json!({
@@ -271,6 +322,7 @@ impl Service {
         Ok(Exchange {
             event,
             kind: kind.as_str(),
+            mode: Some(answer.mode),
             reply: with_cut_note(&answer.reply, cut),
             answer: Some(answer),
             empty: false,
@@ -304,6 +356,7 @@ impl Service {
         Exchange {
             event: prior.id,
             kind: kind.as_str(),
+            mode: prior.mode,
             reply,
             answer,
             empty: prior.payload["empty"] == true,
@@ -386,6 +439,10 @@ pub(crate) mod tests {
             None,
         )
         .unwrap();
+        service_for(policy)
+    }
+
+    fn service_for(policy: policybot_index::Policy) -> Service {
         let thesaurus = Thesaurus::from_toml(crate::config::DEFAULT_THESAURUS).unwrap();
         let (engine, _) = Engine::new(
             vec![policy],
@@ -409,6 +466,61 @@ pub(crate) mod tests {
         )
         .unwrap();
         Service::new(engine, directory, Store::in_memory().unwrap())
+    }
+
+    /// A question near clauses of the example policy but not squarely on
+    /// one: the engine suggests the closest (two of them items of a "Don't"
+    /// list). If a change to the engine answers or declines it, pick another
+    /// with `policybot ask "…" --json` against `policies/oakfield`.
+    pub(crate) const SUGGEST_QUESTION: &str = "Can I text a parent from my own phone about a lost coat?";
+
+    /// A service for the example school (its whole ICT policy) with Alice.
+    pub(crate) fn example_service() -> Service {
+        let policy = policy_from_bytes(
+            "oakfield",
+            "ict-acceptable-use.txt",
+            include_bytes!("../../policies/oakfield/ict-acceptable-use.txt"),
+            None,
+        )
+        .unwrap();
+        service_for(policy)
+    }
+
+    #[test]
+    fn a_suggestion_is_recorded_as_declined_with_its_mode_for_the_lead() {
+        let s = example_service();
+        let who = Who::Matrix("@alice:oakfield.example");
+        let x = s.answer(SUGGEST_QUESTION, &who, Channel::Matrix, "$s1").unwrap();
+        assert_eq!(x.mode, Some(Mode::Suggest), "{}", x.reply);
+        assert_eq!(x.kind, "declined", "a suggestion is unanswered for the e-safety lead");
+        assert!(
+            x.reply.starts_with(policybot_index::render::SUGGEST_HEADLINE),
+            "{}",
+            x.reply
+        );
+        let event = s.store().exchange_for("matrix", "$s1").unwrap().unwrap();
+        assert_eq!(event.mode, Some(Mode::Suggest));
+        assert_eq!(event.payload["mode"], "suggest");
+        assert_eq!(event.payload["verdict"], "none");
+        let cited = event.payload["citations"].as_array().unwrap();
+        assert!((1..=3).contains(&cited.len()), "{event:?}");
+        let unanswered = s
+            .store()
+            .list(&Filter {
+                unanswered: true,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(unanswered.len(), 1, "on the Unanswered page");
+        assert!(
+            s.store().clause_counts(None).unwrap().is_empty(),
+            "a suggestion is no citation of a clause"
+        );
+        // Delivered again: the same exchange, still a suggestion.
+        let again = s.answer(SUGGEST_QUESTION, &who, Channel::Matrix, "$s1").unwrap();
+        assert_eq!((again.event, again.mode), (x.event, Some(Mode::Suggest)));
+        assert_eq!(again.answer.map(|a| a.mode), Some(Mode::Suggest));
+        assert!(s.store().verify().unwrap().ok());
     }
 
     #[test]

@@ -188,3 +188,24 @@ fn normalise(mut v: Vec<f32>) -> Vec<f32> {
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
+
+/// The installed model for tests: `POLICYBOT_MODEL_DIR`. Without it a test
+/// that needs the model is skipped, or fails when CI is set (CI installs it).
+#[doc(hidden)]
+pub fn test_model() -> Option<std::sync::Arc<Embedder>> {
+    static MODEL: std::sync::OnceLock<Option<std::sync::Arc<Embedder>>> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| match std::env::var_os("POLICYBOT_MODEL_DIR") {
+            Some(dir) => Some(std::sync::Arc::new(
+                Embedder::load(Path::new(&dir)).expect("the model in POLICYBOT_MODEL_DIR loads"),
+            )),
+            None if std::env::var_os("CI").is_some() => {
+                panic!("CI is set but POLICYBOT_MODEL_DIR is not: the answer model must be installed")
+            }
+            None => {
+                eprintln!("skipped: POLICYBOT_MODEL_DIR is not set (run `policybot model install`)");
+                None
+            }
+        })
+        .clone()
+}

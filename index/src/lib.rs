@@ -20,6 +20,7 @@ pub mod rank;
 pub mod render;
 pub mod search;
 pub mod thesaurus;
+pub mod vectors;
 pub mod verdict;
 
 pub use engine::{Answer, AnswerError, Asker, Citation, Engine, Example, Mode, Settings};

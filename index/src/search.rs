@@ -90,6 +90,8 @@ pub struct SyncReport {
 }
 
 pub struct ClauseIndex {
+    /// Where the index lives (None in memory); clause vectors are kept beside it.
+    dir: Option<std::path::PathBuf>,
     index: Index,
     reader: IndexReader,
     fields: Fields,
@@ -119,7 +121,14 @@ impl ClauseIndex {
             }
             Err(e) => return Err(e.into()),
         };
-        Self::with_index(index, fields)
+        let mut opened = Self::with_index(index, fields)?;
+        opened.dir = Some(dir.to_path_buf());
+        Ok(opened)
+    }
+
+    /// The directory the index lives in; None for one in memory.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     /// An index in memory, for tests, the evaluator and benchmarks.
@@ -131,7 +140,12 @@ impl ClauseIndex {
     fn with_index(index: Index, fields: Fields) -> Result<Self, IndexError> {
         index.tokenizers().register(TOKENIZER, query::analyzer());
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(ClauseIndex { index, reader, fields })
+        Ok(ClauseIndex {
+            dir: None,
+            index,
+            reader,
+            fields,
+        })
     }
 
     /// What the index holds for a policy file. It covers the parsed clause

@@ -248,7 +248,7 @@ fn assert_csv_is_safe(s: &Sandbox, text: &str) {
     );
     let last = rows.last().unwrap();
     assert_eq!(last[2], "audit-head", "{last:?}");
-    let head = format!("{}:{}", last[0], last[15]);
+    let head = format!("{}:{}", last[0], last[16]);
     assert!(
         last[7].contains(&format!("policybot audit verify --head {head}")),
         "{last:?}"

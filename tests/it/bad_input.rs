@@ -30,7 +30,12 @@ fn assert_good_policy_survives(sandbox: &Sandbox, policies: u64) -> Run {
         "expected {policies} policies indexed: {run}"
     );
     let answer = sandbox.ask_json(PASSWORD_QUESTION);
-    assert_eq!(answer["answered"], true, "the good policy no longer answers: {answer}");
+    // Answered, or (when another policy of the school says something close)
+    // suggested: either way the good policy's clause is quoted first.
+    assert!(
+        answer["mode"] == "answer" || answer["mode"] == "suggest",
+        "the good policy no longer answers: {answer}"
+    );
     let cited = &answer["citations"][0];
     assert!(str_field(cited, "text").contains("password"), "{answer}");
     run

@@ -6,13 +6,15 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use crate::support::{
-    EXAMPLE_VERSION, Sandbox, clause_list, clauses_json, example_policy, example_policy_text, normalize_ws,
-    quoted_passages, run_in, str_field,
+    EXAMPLE_VERSION, SUGGEST_QUESTION, Sandbox, clause_list, clauses_json, example_policy, example_policy_text,
+    normalize_ws, quoted_passages, run_in, str_field,
 };
 
 pub const WHATSAPP_QUESTION: &str = "Can I use WhatsApp to message the parents in my class?";
 pub const PASSWORD_QUESTION: &str = "Can I share my password with a colleague?";
-const OFF_TOPIC_QUESTION: &str = "Where do I park my car for the staff parking permit?";
+// Staff parking, asked here before, now draws a suggestion (a clause on
+// laptops left in parked cars): annual leave is as far from the ICT policy.
+const OFF_TOPIC_QUESTION: &str = "How much annual leave do I get?";
 
 const VERDICTS: &[&str] = &["no", "yes", "conditional", "info", "none"];
 const MODALITIES: &[&str] = &["must-not", "must", "should", "may", "info"];
@@ -58,7 +60,16 @@ fn ask_password_sharing_question_quotes_the_clause() {
 /// The fields a caller of `ask --json` relies on, checked for any answer.
 #[track_caller]
 fn assert_answer_shape(answer: &Value) {
-    assert!(answer["answered"].is_boolean(), "answered is not a bool: {answer}");
+    let mode = str_field(answer, "mode");
+    assert!(
+        ["answer", "suggest", "decline"].contains(&mode),
+        "unknown mode {mode:?}: {answer}"
+    );
+    assert_eq!(
+        answer["answered"],
+        mode == "answer",
+        "answered is true exactly in mode answer: {answer}"
+    );
     let verdict = str_field(answer, "verdict");
     assert!(VERDICTS.contains(&verdict), "unknown verdict {verdict:?}: {answer}");
     let confidence = answer["confidence"]
@@ -113,6 +124,29 @@ fn ask_json_has_the_answer_fields() {
 }
 
 #[test]
+fn ask_json_suggests_the_closest_clauses_when_not_sure() {
+    let sandbox = Sandbox::example();
+    let policy = example_policy_text();
+    let answer = sandbox.ask_json(SUGGEST_QUESTION);
+    assert_answer_shape(&answer);
+    assert_eq!(answer["mode"], "suggest", "{answer}");
+    assert_eq!(answer["verdict"], "none", "a suggestion has no verdict: {answer}");
+    assert_eq!(
+        answer["outcome"], "declined",
+        "unanswered for the e-safety lead: {answer}"
+    );
+    let citations = answer["citations"].as_array().expect("citations");
+    assert!((1..=3).contains(&citations.len()), "{answer}");
+    for c in citations {
+        assert!(policy.contains(&normalize_ws(str_field(c, "text"))), "{c}");
+    }
+    assert!(
+        str_field(&answer, "reply").starts_with("I'm not sure which clause answers this"),
+        "{answer}"
+    );
+}
+
+#[test]
 fn ask_off_topic_question_is_declined_plainly() {
     let sandbox = Sandbox::example();
     let answer = sandbox.ask_json(OFF_TOPIC_QUESTION);
@@ -121,6 +155,7 @@ fn ask_off_topic_question_is_declined_plainly() {
         answer["answered"], false,
         "an off-topic question was answered: {answer}"
     );
+    assert_eq!(answer["mode"], "decline", "{answer}");
     assert_eq!(answer["verdict"], "none", "{answer}");
     assert_eq!(
         answer["citations"].as_array().map(Vec::len),

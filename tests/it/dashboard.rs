@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::support::{STAFF, Sandbox, Serve, example_policies, in_ci, repo_dir, write};
+use crate::support::{STAFF, SUGGEST_QUESTION, Sandbox, Serve, example_policies, in_ci, repo_dir, write};
 
 const USER: &str = "hannah";
 const PASSWORD: &str = "correct horse battery";
@@ -47,15 +47,24 @@ fn the_esafety_lead_reviews_answers_in_the_browser() {
     s.run(["ask", "--as", "A.Shah@oakfield.example", WHATSAPP])
         .assert_success();
     s.run(["ask", PARKING]).assert_success();
+    s.run(["ask", SUGGEST_QUESTION]).assert_success();
     let events = s
         .run(["audit", "list", "--kind", "answered,declined,refused", "--json"])
         .assert_success()
         .json();
     assert_eq!(events[0]["kind"], "answered", "{events}");
+    assert_eq!(events[0]["mode"], "answer", "{events}");
     assert_eq!(events[1]["kind"], "declined", "{events}");
+    // A suggestion is unanswered for the lead: recorded as declined, with its mode.
+    assert_eq!(events[2]["kind"], "declined", "{events}");
+    assert_eq!(events[2]["mode"], "suggest", "{events}");
     let whatsapp_clause = events[0]["payload"]["citations"][0]["clause"]
         .as_str()
         .unwrap_or_else(|| panic!("the WhatsApp answer cites no clause: {events}"))
+        .to_owned();
+    let suggested_clause = events[2]["payload"]["citations"][0]["clause"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the suggestion names no clause: {events}"))
         .to_owned();
 
     let server = Serve::start(&s);
@@ -146,10 +155,10 @@ fn the_esafety_lead_reviews_answers_in_the_browser() {
             base: base.clone(),
             shots: shots.clone(),
         };
-        let whatsapp_clause = whatsapp_clause.clone();
+        let clauses = [whatsapp_clause.clone(), suggested_clause.clone()];
         let config = s.config_path();
         let steps = tokio::spawn(async move {
-            tokio::time::timeout(BROWSER_TIMEOUT, browser.session(&whatsapp_clause, &config))
+            tokio::time::timeout(BROWSER_TIMEOUT, browser.session(&clauses, &config))
                 .await
                 .unwrap_or_else(|_| panic!("the browser session took longer than {BROWSER_TIMEOUT:?}"))
         })
@@ -181,7 +190,9 @@ struct Browser {
 }
 
 impl Browser {
-    async fn session(&self, whatsapp_clause: &str, config: &Path) {
+    /// `clauses`: the one the WhatsApp answer cites, the first one suggested.
+    async fn session(&self, clauses: &[String; 2], config: &Path) {
+        let [whatsapp_clause, suggested_clause] = clauses;
         self.viewport(1280, 900).await;
 
         // Not signed in: sent to the sign-in page.
@@ -231,6 +242,21 @@ impl Browser {
         assert!(self.body_text().await.contains("Recorded as audit event"));
         self.shot("ask").await;
 
+        // Not sure: the page says so with the mode's badge and the closest clauses.
+        self.find("textarea[name=question]")
+            .await
+            .send_keys(SUGGEST_QUESTION)
+            .await
+            .unwrap();
+        self.follow(self.find("form[action='/ask'] button[type=submit]").await)
+            .await;
+        self.wait_for("main span.mode").await;
+        let badge = self.find("main span.mode").await.text().await.unwrap();
+        assert_eq!(badge, "suggested");
+        let reply = self.find("main blockquote").await.text().await.unwrap();
+        assert!(reply.starts_with("I'm not sure which clause answers this"), "{reply}");
+        assert!(reply.contains("Under ‘Don't:’ — “"), "{reply}");
+
         // Mark the WhatsApp answer wrong, with a note.
         self.follow(self.find("a[href='/']").await).await;
         self.page("Questions and answers").await;
@@ -255,6 +281,13 @@ impl Browser {
         assert!(reviewed.contains("marked wrong"), "{reviewed}");
         assert!(reviewed.contains(WRONG_NOTE), "{reviewed}");
         assert!(reviewed.contains("by hannah"), "{reviewed}");
+        assert!(reviewed.contains("answered"), "the mode's badge: {reviewed}");
+        let suggestion = self.row_text(SUGGEST_QUESTION).await;
+        assert!(suggestion.contains("suggested"), "the mode's badge: {suggestion}");
+        assert!(
+            suggestion.contains(suggested_clause.as_str()),
+            "the suggested clauses are listed: {suggestion}"
+        );
         self.shot("questions").await;
 
         // The clause report counts the wrong answer against its clause.
@@ -290,6 +323,13 @@ impl Browser {
         let reviewed = self.find_xpath(&row).await.text().await.unwrap();
         assert!(reviewed.contains("marked gap"), "{reviewed}");
         assert!(reviewed.contains(GAP_NOTE), "{reviewed}");
+        // A suggestion waits here too, with the clauses it offered.
+        let suggestion = self.row_text(SUGGEST_QUESTION).await;
+        assert!(suggestion.contains("suggested"), "the mode's badge: {suggestion}");
+        assert!(
+            suggestion.contains(suggested_clause.as_str()),
+            "the suggested clauses are listed: {suggestion}"
+        );
         self.shot("unanswered").await;
 
         // The chain is intact and counts what the command line counts.
@@ -326,7 +366,8 @@ impl Browser {
         assert_eq!(fetched[1], "text/csv; charset=utf-8", "{fetched}");
         let csv = fetched[2].as_str().unwrap_or_default();
         assert!(csv.starts_with(CSV_HEADER), "{csv}");
-        for question in [WHATSAPP, PARKING, ASKED_IN_BROWSER] {
+        assert!(csv.contains(",mode,"), "the mode is a column: {csv}");
+        for question in [WHATSAPP, PARKING, ASKED_IN_BROWSER, SUGGEST_QUESTION] {
             assert!(csv.contains(question), "{question} is exported: {csv}");
         }
     }
@@ -379,6 +420,12 @@ impl Browser {
             .expect("the current URL")
             .path()
             .to_owned()
+    }
+
+    /// The text of the table row whose question is `question`.
+    async fn row_text(&self, question: &str) -> String {
+        let row = format!("//tr[td[normalize-space()={}]]", xpath_literal(question));
+        self.find_xpath(&row).await.text().await.expect("the row's text")
     }
 
     async fn body_text(&self) -> String {

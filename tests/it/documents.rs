@@ -635,6 +635,9 @@ fn the_eval_scores_the_same_on_word_and_pdf_copies_of_the_corpus() {
         "out_of_scope_declined",
         "answerable_declined",
         "verdict_accuracy",
+        "confident_wrong",
+        "suggested",
+        "out_of_scope_confident",
     ];
     let figures = |summary: &Value| keys.map(|k| summary[k].to_string()).join(" ");
     let (a, b, c) = (

@@ -10,9 +10,11 @@ use mail_parser::MessageParser;
 use serde_json::Value;
 
 use crate::mailserver::{DOMAIN, MailServer};
+use policybot_index::render::SUGGEST_HEADLINE;
+
 use crate::support::{
-    Sandbox, Serve, acknowledged, example_policies, get_page, quoted_passages, repo_dir, sign_in, toml_string, unique,
-    wait_until,
+    SUGGEST_QUESTION, Sandbox, Serve, acknowledged, example_policies, get_page, quoted_passages, repo_dir, sign_in,
+    toml_string, unique, wait_until,
 };
 
 const PASSWORD: &str = "a-test-password";
@@ -351,6 +353,30 @@ Content-Disposition: attachment; filename=\"form.bin\"\r\nContent-Transfer-Encod
     let subject_only = setup.ask("tom", Mail::text("Can I use a memory stick to take reports home?", ""));
     let subject_reply = setup.reply_to("tom", &subject_only);
     assert!(subject_reply.text.contains('“'), "{}", subject_reply.text);
+
+    // Not sure: the closest clauses, each after its list's head, no verdict,
+    // marked unanswered; the plain body is the reply on the record.
+    let unsure = setup.ask("tom", Mail::text("coat", &format!("{SUGGEST_QUESTION}\n")));
+    let suggestion = setup.reply_to("tom", &unsure);
+    let text = suggestion.text.replace("\r\n", "\n");
+    assert!(text.starts_with(SUGGEST_HEADLINE), "{text}");
+    assert!(text.contains("Under ‘Don't:’ — “"), "{text}");
+    assert!(text.contains("marked unanswered for the e-safety lead"), "{text}");
+    assert!(
+        suggestion.html.contains("<p>Under ‘Don&#39;t:’</p><blockquote>"),
+        "{}",
+        suggestion.html
+    );
+    assert!(!suggestion.html.contains("Also relevant"), "{}", suggestion.html);
+    let events = setup.audit(&unsure);
+    let exchange = events.iter().find(|e| e["kind"] == "declined");
+    let exchange = exchange.unwrap_or_else(|| panic!("a suggestion is recorded as declined: {events:?}"));
+    assert_eq!(exchange["mode"], "suggest", "{exchange}");
+    assert_eq!(
+        exchange["payload"]["reply"].as_str(),
+        Some(text.trim_end()),
+        "{exchange}"
+    );
 
     // A thank-you in the thread is not a question: no reply.
     let thanks = setup.ask(

@@ -15,6 +15,9 @@ const SUMMARY_KEYS: &[&str] = &[
     "out_of_scope_declined",
     "answerable_declined",
     "verdict_accuracy",
+    "confident_wrong",
+    "suggested",
+    "out_of_scope_confident",
 ];
 const SHARES: &[&str] = &[
     "recall_at_1",
@@ -23,8 +26,12 @@ const SHARES: &[&str] = &[
     "out_of_scope_declined",
     "answerable_declined",
     "verdict_accuracy",
+    "confident_wrong",
+    "suggested",
+    "out_of_scope_confident",
 ];
-const RESULT_KEYS: &[&str] = &["id", "answered", "verdict", "citations"];
+const RESULT_KEYS: &[&str] = &["id", "mode", "answered", "verdict", "citations"];
+const MODES: &[&str] = &["answer", "suggest", "decline"];
 const CITATION_KEYS: &[&str] = &["clause", "policy", "text"];
 const VERDICTS: &[&str] = &["no", "yes", "conditional", "info", "none"];
 
@@ -68,14 +75,23 @@ fn eval_json_has_exactly_the_specified_keys() {
     for r in results {
         assert_keys(r, RESULT_KEYS, "a result");
         assert!(ids.insert(str_field(r, "id")), "duplicate result id: {r}");
-        assert!(r["answered"].is_boolean(), "{r}");
+        let mode = str_field(r, "mode");
+        assert!(MODES.contains(&mode), "{r}");
+        assert_eq!(
+            r["answered"],
+            mode == "answer",
+            "answered is true exactly in mode answer: {r}"
+        );
         assert!(VERDICTS.contains(&str_field(r, "verdict")), "{r}");
         let citations = r["citations"]
             .as_array()
             .unwrap_or_else(|| panic!("citations is not an array: {r}"));
-        if r["answered"] == false {
-            assert!(citations.is_empty(), "a declined question has no citations: {r}");
-            assert_eq!(r["verdict"], "none", "{r}");
+        match mode {
+            "decline" => assert!(citations.is_empty(), "a declined question has no citations: {r}"),
+            _ => assert!(!citations.is_empty(), "an answer or a suggestion quotes a clause: {r}"),
+        }
+        if mode != "answer" {
+            assert_eq!(r["verdict"], "none", "only a confident answer has a verdict: {r}");
         }
         assert!(citations.len() <= 3, "{r}");
         for c in citations {

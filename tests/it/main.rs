@@ -22,4 +22,5 @@ mod matrix;
 mod model;
 mod serve;
 mod synapse;
+mod teach;
 mod versions;

@@ -19,9 +19,10 @@ use matrix_sdk::ruma::events::room::message::{
 };
 use matrix_sdk::ruma::{OwnedEventId, OwnedUserId, UserId};
 use matrix_sdk::{Client, Room};
+use policybot_index::render::SUGGEST_HEADLINE;
 use serde_json::Value;
 
-use crate::support::{Sandbox, Serve, acknowledged, example_policies, toml_string, wait_until};
+use crate::support::{SUGGEST_QUESTION, Sandbox, Serve, acknowledged, example_policies, toml_string, wait_until};
 use crate::synapse::Synapse;
 
 const PASSWORD: &str = "a test password";
@@ -91,6 +92,25 @@ async fn conversation(synapse: &Synapse, s: &Sandbox) {
     assert!(amira.reply_to(&help).await.body.contains("Commands"));
     let policies = amira.say_text(&dm, "policies").await;
     assert!(amira.reply_to(&policies).await.body.contains("Oakfield"));
+
+    // Not sure: the closest clauses, each after its list's head, no verdict,
+    // marked unanswered, in both bodies; the plain one is the reply on the
+    // record.
+    let unsure = amira.say_text(&dm, SUGGEST_QUESTION).await;
+    let suggestion = amira.reply_to(&unsure).await;
+    assert!(suggestion.body.starts_with(SUGGEST_HEADLINE), "{}", suggestion.body);
+    assert!(suggestion.body.contains("Under ‘Don't:’ — “"), "{}", suggestion.body);
+    let html = suggestion.html.as_deref().unwrap_or_default();
+    assert!(html.contains("<p>Under ‘Don&#39;t:’</p><blockquote>"), "{html}");
+    assert!(html.contains("marked unanswered for the e-safety lead"), "{html}");
+    assert!(!html.contains("Also relevant"), "{html}");
+    let recorded = audit(s, &unsure);
+    assert_eq!(
+        (&recorded["kind"], &recorded["mode"]),
+        (&"declined".into(), &"suggest".into()),
+        "{recorded}"
+    );
+    assert_eq!(recorded["payload"]["reply"], suggestion.body.as_str(), "{recorded}");
 
     // A group room: silence unless mentioned; mentioned, the answer comes in
     // a thread, where a follow-up needs no mention.

@@ -25,6 +25,13 @@ email = ["a.shah@oakfield.example"]
 
 pub const EXAMPLE_VERSION: &str = "version 2026-09-01";
 
+/// A question near clauses of the example policy but not squarely on one:
+/// the engine suggests the closest (mode `suggest`), two of them items of a
+/// "Don't" list. The bot's unit tests use the same one
+/// (`service::tests::SUGGEST_QUESTION`); if a change to the engine answers
+/// or declines it, pick another with `policybot ask "…" --json`.
+pub const SUGGEST_QUESTION: &str = "Can I text a parent from my own phone about a lost coat?";
+
 /// The repository root (the workspace).
 pub fn repo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -45,10 +52,13 @@ pub fn example_policy_text() -> String {
     normalize_ws(&read(&example_policy()))
 }
 
-/// `../shared` next to the repository (evaluation set and corpus). Missing is
-/// a failure in CI, where the eval must run, and a skip elsewhere.
+/// `../shared` next to the repository (evaluation set and corpus), or
+/// `$POLICYBOT_SHARED` (a git worktree further down has no `../shared`).
+/// Missing is a failure in CI, where the eval must run, and a skip elsewhere.
 pub fn shared_dir() -> Option<PathBuf> {
-    let dir = repo_dir().join("..").join("shared");
+    let dir = std::env::var_os("POLICYBOT_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_dir().join("..").join("shared"));
     if dir.join("eval").join("dev.yaml").is_file() && dir.join("corpus").is_dir() {
         return Some(dir);
     }

@@ -29,6 +29,7 @@ use serde_json::json;
 
 use crate::service::{Channel, Service, Who};
 use crate::store::audit::{Filter, Kind, NewEvent, Verification};
+use crate::store::examples::EXAMPLE_MARKS;
 use crate::store::users::{self, Session};
 
 /// A diff's changes as HTML (for nudges by email).
@@ -136,6 +137,7 @@ pub fn router(state: Shared) -> Router {
         .route("/export.csv", get(export_csv))
         .route("/ask", get(ask_form).post(ask))
         .route("/review", post(review))
+        .route("/examples/remove", post(remove_example))
         .route(
             "/login",
             get(login_form).post(login).layer(DefaultBodyLimit::max(LOGIN_LIMIT)),
@@ -530,8 +532,12 @@ async fn clause_report(State(state): State<Shared>, headers: HeaderMap, Query(q)
         kinds: vec!["answered"],
         ..Filter::default()
     };
-    match state.service.store().clause_counts(filter.school.as_deref()) {
-        Ok(rows) => pages::clause_report(&state, &session, &rows).into_response(),
+    let store = state.service.store();
+    match store
+        .clause_counts(filter.school.as_deref())
+        .and_then(|rows| Ok((rows, store.examples(filter.school.as_deref())?)))
+    {
+        Ok((rows, examples)) => pages::clause_report(&state, &session, &rows, &examples).into_response(),
         Err(e) => internal(e),
     }
 }
@@ -747,6 +753,8 @@ struct ReviewForm {
     mark: String,
     #[serde(default)]
     note: String,
+    /// For covered and wrong: the clause that answers (a clause id of the
+    /// question's school), kept with the question as an example.
     #[serde(default)]
     clause: String,
     #[serde(default)]
@@ -769,19 +777,40 @@ async fn review(
         Err(r) => return r.into_response(),
     };
     // Answers are marked correct or wrong; unanswered questions covered or a gap.
-    let allowed: &[&str] = match state.service.store().event(form.event) {
-        Ok(Some(e)) if visible_school(&session, Some(&e.school)).as_deref() == Some(e.school.as_str()) => {
-            match e.kind.as_str() {
-                "answered" => &["correct", "wrong"],
-                "declined" => &["covered", "gap"],
-                _ => &[],
-            }
-        }
-        Ok(_) => &[],
+    let question = match state.service.store().event(form.event) {
+        Ok(Some(e)) if visible_school(&session, Some(&e.school)).as_deref() == Some(e.school.as_str()) => Some(e),
+        Ok(_) => None,
         Err(e) => return internal(e),
     };
-    if !allowed.contains(&form.mark.as_str()) {
+    let allowed: &[&str] = match question.as_ref().map(|e| e.kind.as_str()) {
+        Some("answered") => &["correct", "wrong"],
+        Some("declined") => &["covered", "gap"],
+        _ => &[],
+    };
+    let Some(question) = question.filter(|_| allowed.contains(&form.mark.as_str())) else {
         return (StatusCode::BAD_REQUEST, "that event cannot be given that review").into_response();
+    };
+    // "Covered by clause X" and "wrong — the right clause is X" name a
+    // clause of the question's own school, live now: it becomes an example
+    // the engine learns from, so a mistyped id is refused, not kept.
+    let clause = form.clause.trim();
+    let clause = if EXAMPLE_MARKS.contains(&form.mark.as_str()) {
+        clause
+    } else {
+        ""
+    };
+    if !clause.is_empty()
+        && state
+            .service
+            .engine()
+            .clause(clause)
+            .is_none_or(|c| c.school != question.school)
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            pages::not_a_clause(&session, clause, &question.school),
+        )
+            .into_response();
     }
     let recorded = state.service.record_event(NewEvent {
         school: visible_school(&session, None).unwrap_or_default(),
@@ -790,12 +819,80 @@ async fn review(
         reference: form.event.to_string(),
         ..NewEvent::new(
             Kind::Reviewed,
-            json!({ "mark": form.mark, "note": form.note.trim(), "clause": form.clause.trim(), "by": session.user.name }),
+            json!({ "mark": form.mark, "note": form.note.trim(), "clause": clause, "by": session.user.name }),
         )
     });
-    match recorded {
-        Ok(_) => redirect(if form.back == "unanswered" { "/unanswered" } else { "/" }),
-        Err(e) => internal(e),
+    if let Err(e) = recorded {
+        return internal(e);
+    }
+    examples_changed(&state).await;
+    redirect(if form.back == "unanswered" { "/unanswered" } else { "/" })
+}
+
+#[derive(Deserialize)]
+struct RemoveExampleForm {
+    csrf: String,
+    /// The question's audit event id.
+    event: i64,
+    /// The clause the example is for, as the page showed it: a page shown
+    /// before a newer review changed the example removes nothing.
+    clause: String,
+}
+
+impl Posted for RemoveExampleForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Removes a question kept as an example (the Clauses page's button): an
+/// audit event, and the engine updated.
+async fn remove_example(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    form: Result<Form<RemoveExampleForm>, FormRejection>,
+) -> Response {
+    let (session, form) = match posted(&state, &headers, form) {
+        Ok(ok) => ok,
+        Err(r) => return r.into_response(),
+    };
+    let example = match state.service.store().example(form.event) {
+        Ok(Some(x))
+            if x.clause == form.clause
+                && visible_school(&session, Some(&x.school)).as_deref() == Some(x.school.as_str()) =>
+        {
+            x
+        }
+        Ok(_) => return (StatusCode::NOT_FOUND, "no such example (removed already?)").into_response(),
+        Err(e) => return internal(e),
+    };
+    let recorded = state.service.record_event(NewEvent {
+        school: example.school.clone(),
+        asker: format!("dashboard:{}", session.user.name),
+        channel: "dashboard".into(),
+        reference: example.question_event.to_string(),
+        ..NewEvent::new(
+            Kind::ExampleRemoved,
+            json!({ "clause": example.clause, "by": session.user.name, "marked_by": example.by }),
+        )
+    });
+    if let Err(e) = recorded {
+        return internal(e);
+    }
+    examples_changed(&state).await;
+    redirect("/clauses")
+}
+
+/// Gives the engine the examples after a change. Off the async threads:
+/// the engine may embed every example. The change is recorded whatever
+/// happens here; an engine that missed it gets it with the next change or
+/// reload, so a failure is logged, not shown.
+async fn examples_changed(state: &Shared) {
+    let state = state.clone();
+    match tokio::task::spawn_blocking(move || state.service.examples_changed()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("giving the engine the lead's examples: {e:#}"),
+        Err(e) => tracing::error!("giving the engine the lead's examples: {e}"),
     }
 }
 
@@ -880,4 +977,236 @@ pub async fn serve(
     let _ = tokio::task::spawn_blocking(move || state.record_closed_sign_ins(true)).await;
     served?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use policybot_index::corpus::policy_from_bytes;
+    use policybot_index::{ClauseIndex, Engine, Settings, Thesaurus};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::directory::Directory;
+    use crate::store::Store;
+    use crate::store::users::Role;
+
+    const POLICY: &[u8] =
+        b"Oakfield ICT Policy\n\nEmail\n\nDon't\n\n- Use personal email addresses to contact parents.\n\n\
+Photographs\n\nPhotographs of pupils must only be taken on school devices and stored on the school network.\n";
+
+    /// The dashboard of a one-school service on an in-memory store, and the
+    /// e-safety lead's session cookie and CSRF token.
+    fn dashboard() -> (Shared, String, String) {
+        let policy = policy_from_bytes("oakfield", "ict.txt", POLICY, None).unwrap();
+        let (engine, _) = Engine::new(
+            vec![policy],
+            ClauseIndex::in_ram().unwrap(),
+            Thesaurus::from_toml(crate::config::DEFAULT_THESAURUS).unwrap(),
+            Settings::default(),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        let store = Store::in_memory().unwrap();
+        let user = store
+            .add_user("hannah", Role::EsafetyLead, None, "a long test password")
+            .unwrap();
+        let token = store.create_session(&user).unwrap();
+        let csrf = store.session(&token).unwrap().unwrap().csrf;
+        let service = Service::new(engine, Directory::default(), store);
+        let state = Arc::new(AppState::new(
+            Arc::new(service),
+            vec![("oakfield".into(), "Oakfield".into())],
+            false,
+        ));
+        (state, format!("{COOKIE_NAME}={token}"), csrf)
+    }
+
+    async fn send(state: &Shared, method: &str, path: &str, cookie: &str, form: &str) -> (StatusCode, String) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(COOKIE, cookie)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form.to_owned()))
+            .unwrap();
+        let response = router(state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn ask(state: &Shared, question: &str) -> crate::service::Exchange {
+        state
+            .service
+            .answer(
+                question,
+                &Who::Local {
+                    school: "oakfield",
+                    asker: "local",
+                },
+                Channel::Cli,
+                "",
+            )
+            .unwrap()
+    }
+
+    fn clause_about(state: &Shared, word: &str) -> String {
+        let engine = state.service.engine();
+        let clause = engine.policies()[0]
+            .clauses
+            .iter()
+            .find(|c| c.text.contains(word))
+            .unwrap_or_else(|| panic!("no clause says {word:?}"));
+        clause.id.clone()
+    }
+
+    #[tokio::test]
+    async fn the_lead_marks_questions_as_examples_sees_them_on_the_clauses_page_and_removes_them() {
+        let (state, cookie, csrf) = dashboard();
+        let photos = clause_about(&state, "Photographs");
+        let email = clause_about(&state, "email");
+        let parking = ask(&state, "Where do I park my car?");
+        assert_eq!(parking.kind, "declined", "{parking:?}");
+        let answered = ask(&state, "Can I use my personal email to contact parents?");
+        assert_eq!(answered.kind, "answered", "{answered:?}");
+
+        // The clause field offers the school's clauses, searchable by
+        // their words.
+        let (status, page) = send(&state, "GET", "/unanswered", &cookie, "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("list=\"clauses-oakfield\""), "{page}");
+        assert!(
+            page.contains(&format!("<option value=\"{photos}\" label=\"Oakfield ICT Policy, ")),
+            "{page}"
+        );
+
+        // Covered by a clause: kept as an example, the engine told.
+        let (status, _) = send(
+            &state,
+            "POST",
+            "/review",
+            &cookie,
+            &format!(
+                "csrf={csrf}&event={}&mark=covered&clause={photos}&note=&back=unanswered",
+                parking.event
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let store = state.service.store();
+        let kept = store.example(parking.event).unwrap().expect("kept as an example");
+        assert_eq!((kept.clause.as_str(), kept.by.as_str()), (photos.as_str(), "hannah"));
+        assert_eq!(state.service.engine().examples_for(&photos).len(), 1);
+
+        // An answer marked wrong names the right clause; a clause id that
+        // is not the school's is refused and nothing is recorded.
+        let events = store.event_count().unwrap();
+        let (status, body) = send(
+            &state,
+            "POST",
+            "/review",
+            &cookie,
+            &format!("csrf={csrf}&event={}&mark=wrong&clause=oakfield%2Fnope", answered.event),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("is not a clause of oakfield"), "{body}");
+        assert_eq!(store.event_count().unwrap(), events);
+        let (status, _) = send(
+            &state,
+            "POST",
+            "/review",
+            &cookie,
+            &format!("csrf={csrf}&event={}&mark=wrong&clause={photos}", answered.event),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(state.service.engine().examples_for(&photos).len(), 2);
+        assert!(state.service.engine().examples_for(&email).is_empty());
+        let (_, page) = send(&state, "GET", "/", &cookie, "").await;
+        assert!(page.contains("the right clause is"), "{page}");
+
+        // The Clauses page shows each example with its remove button.
+        let (status, page) = send(&state, "GET", "/clauses", &cookie, "").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("Questions kept as examples"), "{page}");
+        assert!(page.contains("Where do I park my car?"), "{page}");
+        assert!(page.contains("Photographs of pupils must only be taken"), "{page}");
+        assert!(page.contains("action=\"/examples/remove\""), "{page}");
+
+        // Removing: a stale form is refused; then it goes, on the record.
+        let remove = format!("event={}&clause={photos}", parking.event);
+        let (status, _) = send(
+            &state,
+            "POST",
+            "/examples/remove",
+            &cookie,
+            &format!("csrf=stale&{remove}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = send(&state, "POST", "/examples/remove", "", &format!("csrf={csrf}&{remove}")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = send(
+            &state,
+            "POST",
+            "/examples/remove",
+            &cookie,
+            &format!("csrf={csrf}&{remove}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(store.example(parking.event).unwrap(), None);
+        assert_eq!(state.service.engine().examples_for(&photos).len(), 1);
+        let (status, _) = send(
+            &state,
+            "POST",
+            "/examples/remove",
+            &cookie,
+            &format!("csrf={csrf}&{remove}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "removed already");
+        let removed = store
+            .list(&Filter {
+                kinds: vec!["example-removed"],
+                ..Filter::default()
+            })
+            .unwrap();
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].reference, parking.event.to_string());
+        assert_eq!(removed[0].payload["clause"], photos.as_str());
+        let (_, page) = send(&state, "GET", "/clauses", &cookie, "").await;
+        assert!(!page.contains("Where do I park my car?"), "{page}");
+        assert!(store.verify().unwrap().ok());
+    }
+
+    #[tokio::test]
+    async fn a_reloaded_engine_is_given_the_examples_in_the_store() {
+        let (state, cookie, csrf) = dashboard();
+        let photos = clause_about(&state, "Photographs");
+        let parking = ask(&state, "Where do I park my car?");
+        let form = format!("csrf={csrf}&event={}&mark=covered&clause={photos}", parking.event);
+        assert_eq!(
+            send(&state, "POST", "/review", &cookie, &form).await.0,
+            StatusCode::SEE_OTHER
+        );
+        // A reloaded engine (policy files changed) gets them too.
+        let policy = policy_from_bytes("oakfield", "ict.txt", POLICY, None).unwrap();
+        let (engine, _) = Engine::new(
+            vec![policy],
+            ClauseIndex::in_ram().unwrap(),
+            Thesaurus::from_toml(crate::config::DEFAULT_THESAURUS).unwrap(),
+            Settings::default(),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert!(engine.examples_for(&photos).is_empty());
+        state.service.replace_engine(engine, Default::default());
+        let given = state.service.engine().examples_for(&photos);
+        assert_eq!(given.len(), 1);
+        assert_eq!(given[0].question, "Where do I park my car?");
+    }
 }

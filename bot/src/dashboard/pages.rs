@@ -9,10 +9,11 @@ use serde_json::Value;
 use super::AppState;
 use crate::service::{Exchange, PolicyStatus};
 use crate::store::audit::{ClauseCount, Event, Verification};
+use crate::store::examples::Example;
 use crate::store::users::{self, Session};
 use crate::store::versions::VersionInfo;
-use policybot_index::Policy;
 use policybot_index::diff::{Change, PolicyDiff, WordChange};
+use policybot_index::{Mode, Policy};
 
 const STYLE: &str = "
 body{font-family:system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
@@ -26,6 +27,9 @@ blockquote{margin:.3rem 0;padding:.3rem .6rem;border-left:3px solid #1f4e79;back
 form.inline{display:inline}input,select,button,textarea{font:inherit}button{cursor:pointer}
 del{background:#ffebe9;color:#a40e26}ins{background:#dafbe1;color:#1a7f37;text-decoration:none}
 .ok{color:#1a7f37;font-weight:700}.bad{color:#a40e26;font-weight:700}.muted{color:#57606a;font-size:.85rem}
+.mode{display:inline-block;font-size:.75rem;padding:0 .4rem;border-radius:.6rem;border:1px solid}
+.mode.answered{color:#1a7f37}.mode.suggested{color:#9a6700}.mode.declined{color:#57606a}
+ul.suggested{margin:.3rem 0;padding-left:1.1rem;font-size:.85rem}
 ";
 
 fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
@@ -132,6 +136,37 @@ fn cut_mark(e: &Event) -> Markup {
     }
 }
 
+/// The mode of a reply as a badge: answered, suggested or declined.
+fn mode_badge(mode: Option<Mode>) -> Markup {
+    let label = match mode {
+        Some(Mode::Answer) => "answered",
+        Some(Mode::Suggest) => "suggested",
+        Some(Mode::Decline) => "declined",
+        None => return html! {},
+    };
+    html! { span class={ "mode " (label) } { (label) } }
+}
+
+/// The clauses a suggestion offered, by reference and id (the id is what
+/// the "covered by clause" review takes), from the recorded event.
+fn suggested_clauses(e: &Event) -> Markup {
+    let citations = match (e.mode, e.payload["citations"].as_array()) {
+        (Some(Mode::Suggest), Some(citations)) if !citations.is_empty() => citations,
+        _ => return html! {},
+    };
+    let field = |c: &Value, k: &str| c[k].as_str().unwrap_or("").to_owned();
+    html! {
+        ul.suggested {
+            @for c in citations {
+                li {
+                    (field(c, "title")) ", ‘" (field(c, "section")) "’, clause " (field(c, "number"))
+                    " " span.muted { (field(c, "clause")) }
+                }
+            }
+        }
+    }
+}
+
 fn verdict_of(e: &Event) -> &str {
     match e.kind.as_str() {
         "refused" => "refused",
@@ -139,13 +174,55 @@ fn verdict_of(e: &Event) -> &str {
     }
 }
 
-fn review_form(session: &Session, event: i64, back: &str, marks: &[(&str, &str)], with_clause: bool) -> Markup {
+/// The id of the list of a school's clauses the clause fields offer.
+fn clause_list_id(school: &str) -> String {
+    format!("clauses-{school}")
+}
+
+/// Every live clause of the schools of `events`, each as a list the clause
+/// id fields offer: typing part of a clause's words or place finds its id
+/// (the browser searches the labels; no script). One list per school, not
+/// per row.
+fn clause_lists(state: &AppState, events: &[Event]) -> Markup {
+    let schools: std::collections::BTreeSet<&str> = events
+        .iter()
+        .filter(|e| matches!(e.kind.as_str(), "answered" | "declined"))
+        .map(|e| e.school.as_str())
+        .collect();
+    let engine = state.service.engine();
+    html! {
+        @for school in schools {
+            datalist id=(clause_list_id(school)) {
+                @for policy in engine.policies().iter().filter(|p| p.school == school) {
+                    @for clause in &policy.clauses {
+                        option value=(clause.id) label=(clause_label(clause)) {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A clause in a few words: its place and the start of its text.
+fn clause_label(clause: &policybot_index::Clause) -> String {
+    const SHOWN: usize = 90;
+    let text: String = clause.text.chars().take(SHOWN).collect();
+    let more = if clause.text.chars().count() > SHOWN { "…" } else { "" };
+    format!("{}, {} — {text}{more}", clause.policy_title, clause.place())
+}
+
+/// A review's buttons; `clause` is the placeholder of the clause id field,
+/// for marks that name the clause that answers, offering the school's
+/// clauses ([`clause_lists`]).
+fn review_form(session: &Session, e: &Event, back: &str, marks: &[(&str, &str)], clause: Option<&str>) -> Markup {
     html! {
         form.inline method="post" action="/review" {
             input type="hidden" name="csrf" value=(session.csrf);
-            input type="hidden" name="event" value=(event);
+            input type="hidden" name="event" value=(e.id);
             input type="hidden" name="back" value=(back);
-            @if with_clause { input name="clause" placeholder="clause id" size="18"; " " }
+            @if let Some(placeholder) = clause {
+                input name="clause" placeholder=(placeholder) size="18" list=(clause_list_id(&e.school)); " "
+            }
             input name="note" placeholder="note" size="14";
             @for (mark, label) in marks {
                 " " button type="submit" name="mark" value=(mark) { (label) }
@@ -154,14 +231,20 @@ fn review_form(session: &Session, event: i64, back: &str, marks: &[(&str, &str)]
     }
 }
 
-fn review_mark(reviews: &HashMap<i64, Value>, id: i64) -> Markup {
+fn review_mark(state: &AppState, reviews: &HashMap<i64, Value>, id: i64) -> Markup {
     html! {
         @if let Some(r) = reviews.get(&id) {
             span class=(if r["mark"] == "wrong" || r["mark"] == "gap" { "bad" } else { "ok" }) {
                 "marked " (r["mark"].as_str().unwrap_or(""))
             }
             @if let Some(note) = r["note"].as_str().filter(|n| !n.is_empty()) { " — " (note) }
-            @if let Some(clause) = r["clause"].as_str().filter(|c| !c.is_empty()) { " — clause " (clause) }
+            @if let Some(clause) = r["clause"].as_str().filter(|c| !c.is_empty()) {
+                @if r["mark"] == "wrong" { " — the right clause is " } @else { " — clause " }
+                @match state.service.engine().clause(clause) {
+                    Some(c) => { (c.citation()) " " span.muted { (clause) } },
+                    None => (clause),
+                }
+            }
             " " span.muted { "by " (r["by"].as_str().unwrap_or("")) }
         }
     }
@@ -181,6 +264,7 @@ pub fn recent(
         html! {
             (school_filter(state, session, school, search))
             p.muted { (events.len()) " most recent (up to 200)" }
+            (clause_lists(state, events))
             table {
                 tr { th { "#" } th { "When" } th { "Who" } th { "Question" } th { "Verdict" } th { "Answer given" } th { "Review" } }
                 @for e in events {
@@ -189,12 +273,19 @@ pub fn recent(
                         td.muted { (e.at.get(..16).unwrap_or(&e.at)) }
                         td { (e.asker) br; span.muted { (e.school) " · " (e.channel) } }
                         td { (e.question.as_deref().unwrap_or("[redacted]")) (cut_mark(e)) }
-                        td { span class={ "verdict " (verdict_of(e)) } { (verdict_of(e)) } }
+                        td {
+                            // A suggestion has no verdict: its badge says what it is.
+                            @if e.mode != Some(Mode::Suggest) {
+                                span class={ "verdict " (verdict_of(e)) } { (verdict_of(e)) } br;
+                            }
+                            (mode_badge(e.mode))
+                            (suggested_clauses(e))
+                        }
                         td { blockquote { (e.payload["reply"].as_str().unwrap_or("")) } }
                         td {
-                            (review_mark(reviews, e.id))
+                            (review_mark(state, reviews, e.id))
                             @if e.kind == "answered" {
-                                br; (review_form(session, e.id, "recent", &[("correct", "Correct"), ("wrong", "Wrong")], false))
+                                br; (review_form(session, e, "recent", &[("correct", "Correct"), ("wrong", "Wrong")], Some("right clause, if wrong")))
                             }
                         }
                     }
@@ -208,18 +299,27 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
     // Grouped by the section that came nearest: that is the policy's "topic".
     let mut groups: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
     for e in events {
-        let topic = e.payload["nearest_section"]
-            .as_str()
-            .unwrap_or("no section came close")
-            .to_owned();
+        // A suggestion's topic is its first clause's section, written as
+        // the engine writes a decline's nearest section.
+        let first = &e.payload["citations"][0];
+        let topic = match (e.payload["nearest_section"].as_str(), first["section"].as_str()) {
+            (Some(nearest), _) => nearest.to_owned(),
+            (None, Some(section)) => format!("'{section}' in {}", first["title"].as_str().unwrap_or("")),
+            (None, None) => "no section came close".to_owned(),
+        };
         groups.entry(topic).or_default().push(e);
     }
-    let _ = state;
     layout(
         "Unanswered questions",
         Some(session),
         html! {
-            p.muted { "Questions no clause answered, grouped by the nearest section. Mark each as covered by a clause the bot missed, or as a gap in the policy." }
+            p.muted {
+                "Questions no clause answered confidently — declined, or with the closest clauses suggested — grouped by "
+                "the nearest section. Mark each as covered by a clause the bot missed (type some of its words to find it), "
+                "or as a gap in the policy. A question marked covered is kept as an example for the clause: the bot "
+                "answers questions close to it with that clause."
+            }
+            (clause_lists(state, events))
             @for (topic, items) in &groups {
                 h2 { (topic) " (" (items.len()) ")" }
                 table {
@@ -228,9 +328,10 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
                             td { (e.id) }
                             td.muted { (e.at.get(..16).unwrap_or(&e.at)) br; (e.school) }
                             td { (e.question.as_deref().unwrap_or("[redacted]")) (cut_mark(e)) }
+                            td { (mode_badge(e.mode)) (suggested_clauses(e)) }
                             td {
-                                (review_mark(reviews, e.id)) br;
-                                (review_form(session, e.id, "unanswered", &[("covered", "Covered by clause"), ("gap", "Policy gap")], true))
+                                (review_mark(state, reviews, e.id)) br;
+                                (review_form(session, e, "unanswered", &[("covered", "Covered by clause"), ("gap", "Policy gap")], Some("clause")))
                             }
                         }
                     }
@@ -240,7 +341,70 @@ pub fn unanswered(state: &AppState, session: &Session, events: &[Event], reviews
     )
 }
 
-pub fn clause_report(state: &AppState, session: &Session, rows: &[ClauseCount]) -> Markup {
+/// A clause by its id as the live policies have it, or just its id.
+fn clause_named(state: &AppState, id: &str) -> Markup {
+    html! {
+        @if let Some(clause) = state.service.engine().clause(id) {
+            (clause.citation()) (quoted(clause))
+        } @else {
+            (id) span.muted { " (no longer in the current policy: this example is not used)" }
+        }
+    }
+}
+
+/// The review form named a clause the question's school does not have.
+pub fn not_a_clause(session: &Session, clause: &str, school: &str) -> Markup {
+    layout(
+        "Not a clause",
+        Some(session),
+        html! {
+            p.bad { "“" (clause) "” is not a clause of " (school) "’s policies. Nothing was recorded." }
+            p { "Copy the clause id (shown under each clause on the " a href="/clauses" { "Clauses" } " page, and in "
+                code { "policybot clauses" } ") and mark the question again." }
+        },
+    )
+}
+
+/// Questions the lead kept as examples, by clause, each with its remove
+/// button.
+fn examples_markup(state: &AppState, session: &Session, examples: &[Example]) -> Markup {
+    let mut by_clause: BTreeMap<(&str, &str), Vec<&Example>> = BTreeMap::new();
+    for x in examples {
+        by_clause.entry((&x.school, &x.clause)).or_default().push(x);
+    }
+    html! {
+        h2 { "Questions kept as examples" }
+        p.muted {
+            "Questions marked “covered by clause …”, or answers marked wrong with the right clause: "
+            "a later question close to one of them gets its clause as a strong candidate. "
+            "Removing one is recorded in the audit log. Retention removes them with their question's text."
+        }
+        @if by_clause.is_empty() { p.muted { "None yet." } }
+        @for ((school, id), items) in &by_clause {
+            div.examples {
+                h3 { (clause_named(state, id)) span.muted { (school) " · " (id) } }
+                table {
+                    @for x in items {
+                        tr {
+                            td { (x.question) }
+                            td.muted { "marked by " (x.by) " at " (x.at.get(..16).unwrap_or(&x.at)) br; "question #" (x.question_event) }
+                            td {
+                                form.inline method="post" action="/examples/remove" {
+                                    input type="hidden" name="csrf" value=(session.csrf);
+                                    input type="hidden" name="event" value=(x.question_event);
+                                    input type="hidden" name="clause" value=(x.clause);
+                                    button type="submit" { "Remove" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn clause_report(state: &AppState, session: &Session, rows: &[ClauseCount], examples: &[Example]) -> Markup {
     layout(
         "Clauses cited",
         Some(session),
@@ -265,6 +429,7 @@ pub fn clause_report(state: &AppState, session: &Session, rows: &[ClauseCount]) 
                     }
                 }
             }
+            (examples_markup(state, session, examples))
         },
     )
 }
@@ -503,6 +668,7 @@ pub fn ask(state: &AppState, session: &Session, result: Option<(&str, &Exchange)
             }
             @if let Some((question, x)) = result {
                 h2 { "“" (question) "”" }
+                p { (mode_badge(x.mode)) }
                 blockquote { (x.reply) }
                 p.muted {
                     "Recorded as audit event " (x.event)

@@ -210,4 +210,22 @@ References: <q1@x>\r\n\r\nCan I use WhatsApp?\r\n",
         let parsed = Mail::parse(&out.message.formatted()).unwrap();
         assert!(parsed.text.contains("I don't open attachments."));
     }
+
+    #[test]
+    fn a_suggestion_is_mailed_with_its_clauses_in_both_bodies() {
+        let mail =
+            Mail::parse(b"From: alice@oakfield.example\r\nSubject: coat\r\nMessage-ID: <s@x>\r\n\r\nLost coat?\r\n")
+                .unwrap();
+        let answer = crate::conversation::tests::suggestion_reply();
+        let out = reply(&config(), &mail, "alice@oakfield.example", &answer, &[]).unwrap();
+        let sent = out.message.formatted();
+        let parsed = mail_parser::MessageParser::default().parse(&sent).unwrap();
+        // Line ends as a mail carries them.
+        let body = |b: Option<std::borrow::Cow<'_, str>>| b.unwrap_or_default().replace("\r\n", "\n");
+        assert_eq!(
+            (body(parsed.body_text(0)), body(parsed.body_html(0))),
+            (answer.plain.clone(), answer.html.clone()),
+            "the suggestion crosses as written"
+        );
+    }
 }

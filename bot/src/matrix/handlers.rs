@@ -396,3 +396,19 @@ pub(super) fn permanent(error: Option<&matrix_sdk::ruma::api::error::Error>) -> 
         (400..500).contains(&status) && status != 429
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_suggestion_is_sent_with_its_clauses_in_both_bodies() {
+        let reply = crate::conversation::tests::suggestion_reply();
+        let content = RoomMessageEventContent::notice_html(reply.plain.clone(), reply.html.clone());
+        let sent = serde_json::to_value(&content).unwrap();
+        assert_eq!(sent["msgtype"], "m.notice", "{sent}");
+        assert_eq!(sent["body"], reply.plain.as_str(), "{sent}");
+        assert_eq!(sent["format"], "org.matrix.custom.html", "{sent}");
+        assert_eq!(sent["formatted_body"], reply.html.as_str(), "{sent}");
+    }
+}

@@ -19,6 +19,7 @@
 //! guard triggers.
 
 use anyhow::{Context, Result, bail};
+use policybot_index::Mode;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::Value;
@@ -45,6 +46,8 @@ pub enum Kind {
     /// Question texts older than the retention period were redacted.
     Redacted,
     /// The e-safety lead reviewed an answer (correct / wrong / covered / policy gap).
+    /// Covered, or wrong, naming a clause keeps the question as an example
+    /// for that clause (`store::examples`).
     Reviewed,
     /// Someone signed in to the dashboard.
     SignedIn,
@@ -65,10 +68,13 @@ pub enum Kind {
     Campaign,
     /// Guard triggers found missing or altered were put back.
     GuardsRestored,
+    /// The e-safety lead removed a question kept as an example for a clause
+    /// (`store::examples`); `reference` is the question's event id.
+    ExampleRemoved,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Answered,
         Kind::Declined,
         Kind::Refused,
@@ -83,6 +89,7 @@ impl Kind {
         Kind::Acknowledged,
         Kind::Campaign,
         Kind::GuardsRestored,
+        Kind::ExampleRemoved,
     ];
 
     pub fn parse(name: &str) -> Option<Kind> {
@@ -105,6 +112,7 @@ impl Kind {
             Kind::Acknowledged => "acknowledged",
             Kind::Campaign => "campaign",
             Kind::GuardsRestored => "guards-restored",
+            Kind::ExampleRemoved => "example-removed",
         }
     }
 }
@@ -152,6 +160,28 @@ pub struct Event {
     pub payload: Value,
     pub prev_hash: String,
     pub hash: String,
+    /// For a question (answered or declined): what the reply did. Read from
+    /// the row, not stored apart: see [`exchange_mode`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+}
+
+/// What the reply to a recorded question did. A suggestion is recorded as
+/// `declined` (it is unanswered for the e-safety lead: the Unanswered page,
+/// the covered / gap review and the clause statistics all go by the kind)
+/// with `"mode": "suggest"` in its payload. The payload is hashed as stored,
+/// so new rows carry the mode without a new column or a change to the chain's
+/// rules; a row from before suggestions reads as an answer or a decline from
+/// its kind. The kind wins over the payload: an `answered` row is an answer.
+pub fn exchange_mode(kind: &str, payload: &Value) -> Option<Mode> {
+    match kind {
+        "answered" => Some(Mode::Answer),
+        "declined" => Some(match payload["mode"].as_str().and_then(Mode::parse) {
+            Some(Mode::Suggest) => Mode::Suggest,
+            _ => Mode::Decline,
+        }),
+        _ => None,
+    }
 }
 
 /// The result of checking the chain.
@@ -704,17 +734,20 @@ impl Store {
             ],
             |r| {
                 let payload: String = r.get(9)?;
+                let kind: String = r.get(2)?;
+                let payload = serde_json::from_str(&payload).unwrap_or(Value::String(payload));
                 Ok(Event {
                     id: r.get(0)?,
                     at: r.get(1)?,
-                    kind: r.get(2)?,
+                    mode: exchange_mode(&kind, &payload),
+                    kind,
                     school: r.get(3)?,
                     asker: r.get(4)?,
                     channel: r.get(5)?,
                     reference: r.get(6)?,
                     question: r.get(7)?,
                     question_hash: r.get(8)?,
-                    payload: serde_json::from_str(&payload).unwrap_or(Value::String(payload)),
+                    payload,
                     prev_hash: r.get(10)?,
                     hash: r.get(11)?,
                 })
@@ -785,7 +818,8 @@ impl Store {
     }
 
     /// Redacts the text of questions asked more than `days` ago, keeping
-    /// their hashes. The `redacted` event (cutoff and period) is recorded
+    /// their hashes, and removes the examples kept from those questions
+    /// (their copy of the text). The `redacted` event (cutoff and period) is recorded
     /// first, in the same transaction: the guard trigger allows a question's
     /// text to go only under such an event. Returns how many were redacted
     /// and the cutoff.
@@ -801,11 +835,14 @@ impl Store {
         if due == 0 {
             return Ok((0, cutoff));
         }
+        // Examples copy their question's text: they go with it, counted on
+        // the redaction event.
+        let examples = super::examples::remove_asked_before(&tx, &cutoff)?;
         append_in(
             &tx,
             &[NewEvent::new(
                 Kind::Redacted,
-                serde_json::json!({ "before": cutoff, "days": days, "questions": due }),
+                serde_json::json!({ "before": cutoff, "days": days, "questions": due, "examples": examples }),
             )],
         )?;
         let n = tx.execute(
@@ -885,6 +922,12 @@ fn derive(tx: &rusqlite::Transaction<'_>, id: i64, e: &NewEvent) -> Result<()> {
                 count(&old, -1)?;
             }
             count(mark, 1)?;
+            super::examples::on_review(tx, id, target, e)?;
+        }
+        Kind::ExampleRemoved => {
+            if let Ok(target) = e.reference.parse::<i64>() {
+                super::examples::on_removal(tx, target, e)?;
+            }
         }
         _ => {}
     }
@@ -911,6 +954,36 @@ pub fn retention_cutoff(days: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exchange_s_mode_is_read_from_its_payload_or_else_its_kind() {
+        use serde_json::json;
+        // Rows from before suggestions have no mode.
+        assert_eq!(exchange_mode("answered", &json!({"verdict": "no"})), Some(Mode::Answer));
+        assert_eq!(
+            exchange_mode("declined", &json!({"verdict": "none"})),
+            Some(Mode::Decline)
+        );
+        assert_eq!(
+            exchange_mode("declined", &json!({"mode": "suggest"})),
+            Some(Mode::Suggest)
+        );
+        assert_eq!(
+            exchange_mode("declined", &json!({"mode": "decline"})),
+            Some(Mode::Decline)
+        );
+        // The kind wins: a payload cannot make a declined row an answer.
+        assert_eq!(
+            exchange_mode("declined", &json!({"mode": "answer"})),
+            Some(Mode::Decline)
+        );
+        assert_eq!(
+            exchange_mode("answered", &json!({"mode": "suggest"})),
+            Some(Mode::Answer)
+        );
+        assert_eq!(exchange_mode("refused", &json!({"mode": "suggest"})), None);
+        assert_eq!(exchange_mode("exported", &json!({})), None);
+    }
 
     fn exchange(q: &str, kind: Kind) -> NewEvent {
         NewEvent {

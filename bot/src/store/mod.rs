@@ -1,12 +1,13 @@
 //! The embedded store: one SQLite file (WAL, fsync on every commit), schema
 //! migrations versioned in the code. Holds the audit log, dashboard users,
 //! what the channels remember (deliveries, sync tokens, threads), every
-//! version of every policy, and the acknowledgement ledger with its
-//! campaigns.
+//! version of every policy, the acknowledgement ledger with its
+//! campaigns, and the e-safety lead's examples.
 
 pub mod acks;
 pub mod audit;
 pub mod channels;
+pub mod examples;
 pub mod users;
 pub mod versions;
 pub mod writer;
@@ -34,6 +35,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/010_nudge_lookups.sql")),
         M::up(include_str!("migrations/011_conversation_sender.sql")),
         M::up(audit::GUARDS_SQL),
+        M::up(include_str!("migrations/013_examples.sql")),
     ])
 }
 
