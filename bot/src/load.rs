@@ -241,11 +241,9 @@ fn engine_for(config: &Config, policies: Vec<Policy>) -> Result<(Engine, SyncRep
     let index = ClauseIndex::open_in_dir(&config.index_dir)
         .with_context(|| format!("opening index {}", config.index_dir.display()))?;
     let (engine, report) = engine(policies, index, config.thesaurus()?, Settings::default())?;
-    // TODO(model): config.model_dir and installing on first use, from the model branch.
-    match std::env::var_os("POLICYBOT_MODEL_DIR") {
-        Some(dir) => Ok((with_model(engine, Path::new(&dir))?, report)),
-        None => Ok((engine, report)),
-    }
+    // The first command that needs the model installs it (with pip's progress).
+    crate::model::ensure_installed(&config.model_dir)?;
+    Ok((with_model(engine, &config.model_dir)?, report))
 }
 
 /// Every policy of every configured school, with the problems found listing

@@ -400,6 +400,7 @@ fn run() -> Result<()> {
             settings.min_matched = min_support.unwrap_or(settings.min_matched);
             let mut engine = eval::engine_for_corpus(&corpus, thesaurus, settings)?;
             if !lexical_only {
+                policybot::model::ensure_installed(&model)?;
                 engine = policybot::load::with_model(engine, &model)?;
             }
             if let Some(id) = explain {

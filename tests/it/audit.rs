@@ -157,6 +157,7 @@ fn retention_redacts_old_questions_and_the_chain_still_verifies() {
 fn a_crash_mid_write_loses_nothing_acknowledged() {
     let s = sandbox();
     let mut child = Command::new(BIN)
+        .env("POLICYBOT_MODEL_DIR", crate::support::model_dir())
         .args([
             "--config",
             s.config_path().to_str().unwrap(),
@@ -466,6 +467,7 @@ fn a_long_question_is_stored_as_far_as_it_is_read() {
 /// `policybot serve`, expected to refuse to start: its exit and output.
 fn serve_refuses(s: &Sandbox) -> String {
     let mut child = Command::new(BIN)
+        .env("POLICYBOT_MODEL_DIR", crate::support::model_dir())
         .args([
             "--config",
             s.config_path().to_str().unwrap(),

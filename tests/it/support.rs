@@ -225,6 +225,7 @@ where
     let output = Command::new(BIN)
         .args(&args)
         .current_dir(cwd)
+        .env("POLICYBOT_MODEL_DIR", model_dir())
         .env_remove("POLICYBOT_CONFIG")
         .env_remove("POLICYBOT_LOG")
         .env_remove("RUST_BACKTRACE")
@@ -311,6 +312,7 @@ impl Sandbox {
             .args(["--config", self.config_path().to_str().unwrap(), "user", "add"])
             .args(args)
             .current_dir(self.path())
+            .env("POLICYBOT_MODEL_DIR", model_dir())
             .env_remove("POLICYBOT_CONFIG")
             .env_remove("POLICYBOT_LOG")
             .stdin(Stdio::piped())
@@ -436,6 +438,7 @@ impl Serve {
             .args(["--config", s.config_path().to_str().unwrap()])
             .args(["serve", "--bind", "127.0.0.1:0"])
             .current_dir(s.path())
+            .env("POLICYBOT_MODEL_DIR", model_dir())
             .env_remove("POLICYBOT_CONFIG")
             .env("POLICYBOT_LOG", "info")
             .envs(envs.iter().copied())
@@ -670,4 +673,31 @@ pub fn acknowledged(s: &Sandbox) -> Vec<String> {
         .iter()
         .map(|a| format!("{} {}", str_field(a, "staff"), str_field(a, "how")))
         .collect()
+}
+
+/// The answer model every `policybot` the tests run uses, so that no test
+/// sandbox downloads its own: `POLICYBOT_MODEL_DIR` (CI unpacks it there), or
+/// else `target/model`, installed once with `policybot model install` (pip)
+/// on a fresh machine.
+pub fn model_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("POLICYBOT_MODEL_DIR") {
+            return PathBuf::from(dir);
+        }
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = repo.join("target").join("model");
+        let status = Command::new(BIN)
+            .args(["model", "install"])
+            .current_dir(&repo)
+            .env("POLICYBOT_MODEL_DIR", &dir)
+            .status()
+            .unwrap_or_else(|e| panic!("running {BIN} model install: {e}"));
+        assert!(
+            status.success(),
+            "policybot model install into {} failed",
+            dir.display()
+        );
+        dir
+    })
 }
