@@ -287,15 +287,14 @@ struct SchoolVectors {
 struct Semantic {
     embedder: Arc<Embedder>,
     by_school: HashMap<String, SchoolVectors>,
-    /// The lead's examples with their question's vector.
-    examples: std::sync::RwLock<Vec<(Example, Vec<f32>)>>,
 }
 
 pub struct Engine {
     policies: Vec<Policy>,
     semantic: Option<Semantic>,
-    /// The lead's examples, replaced as a whole when they change.
-    examples: std::sync::RwLock<Vec<Example>>,
+    /// The lead's examples, replaced as a whole when they change, each with
+    /// its question's vector once the engine has the model.
+    examples: std::sync::RwLock<Vec<(Example, Option<Vec<f32>>)>>,
     /// Clause id → (policy, clause) position.
     slots: HashMap<String, (usize, usize)>,
     schools: HashSet<String>,
@@ -358,15 +357,26 @@ impl Engine {
 
     /// Replaces the lead's examples (all schools). Examples naming a clause
     /// no longer in the policies are kept but never match.
+    /// A question already embedded keeps its vector: the service passes every
+    /// example on each change, and only the new ones need the model.
     pub fn set_examples(&self, examples: Vec<Example>) {
-        if let Some(semantic) = &self.semantic {
-            let with_vectors = examples
-                .iter()
-                .filter_map(|e| Some((e.clone(), semantic.embedder.embed(&e.question).ok()?)))
-                .collect();
-            *semantic.examples.write().unwrap_or_else(|e| e.into_inner()) = with_vectors;
-        }
-        *self.examples.write().unwrap_or_else(|e| e.into_inner()) = examples;
+        let mut kept = self.examples.write().unwrap_or_else(|e| e.into_inner());
+        let known: HashMap<&str, &Vec<f32>> = kept
+            .iter()
+            .filter_map(|(e, v)| Some((e.question.as_str(), v.as_ref()?)))
+            .collect();
+        let with_vectors = examples
+            .into_iter()
+            .map(|e| {
+                let vector = match (known.get(e.question.as_str()), &self.semantic) {
+                    (Some(v), _) => Some((*v).clone()),
+                    (None, Some(semantic)) => semantic.embedder.embed(&e.question).ok(),
+                    (None, None) => None,
+                };
+                (e, vector)
+            })
+            .collect();
+        *kept = with_vectors;
     }
 
     /// Adds sentence embeddings to retrieval: every clause is embedded (or
@@ -386,25 +396,26 @@ impl Engine {
                 school.headed.extend_from_slice(headed);
             }
         }
-        self.semantic = Some(Semantic {
-            embedder,
-            by_school,
-            examples: Default::default(),
-        });
-        let examples = std::mem::take(&mut *self.examples.write().unwrap_or_else(|e| e.into_inner()));
+        self.semantic = Some(Semantic { embedder, by_school });
+        let examples = self
+            .examples
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(e, _)| e.clone())
+            .collect();
         self.set_examples(examples);
         Ok((self, report))
-    }
-
-    /// Whether answers use sentence embeddings.
-    pub fn is_semantic(&self) -> bool {
-        self.semantic.is_some()
     }
 
     /// The lead's examples for one clause.
     pub fn examples_for(&self, clause_id: &str) -> Vec<Example> {
         let examples = self.examples.read().unwrap_or_else(|e| e.into_inner());
-        examples.iter().filter(|e| e.clause_id == clause_id).cloned().collect()
+        examples
+            .iter()
+            .filter(|(e, _)| e.clause_id == clause_id)
+            .map(|(e, _)| e.clone())
+            .collect()
     }
 
     pub fn policies(&self) -> &[Policy] {
@@ -580,14 +591,14 @@ impl Engine {
             .candidates(asker.school, &concepts, self.settings.candidates)?;
         let semantic = self.semantic_scores(question, asker.school)?;
         if let Some(sem) = &semantic {
-            let known: HashSet<String> = candidates.iter().map(|c| c.0.clone()).collect();
+            let mut known: HashSet<String> = candidates.iter().map(|c| c.0.clone()).collect();
             let examples = sem
                 .examples
                 .iter()
                 .filter(|(_, sim)| **sim >= EXAMPLE_MATCH)
                 .map(|(id, _)| id);
             for id in sem.nearest.iter().chain(examples) {
-                if !known.contains(id) && !candidates.iter().any(|c| &c.0 == id) {
+                if known.insert(id.clone()) {
                     candidates.push((id.clone(), 0.0));
                 }
             }
@@ -682,7 +693,8 @@ impl Engine {
             .map(|&(_, i)| vectors.ids[i].clone())
             .collect();
         let mut examples: HashMap<String, f32> = HashMap::new();
-        for (example, v) in semantic.examples.read().unwrap_or_else(|e| e.into_inner()).iter() {
+        for (example, v) in self.examples.read().unwrap_or_else(|e| e.into_inner()).iter() {
+            let Some(v) = v else { continue };
             if example.school == school && sims.contains_key(&example.clause_id) {
                 let sim = cosine(&q, v);
                 let best = examples.entry(example.clause_id.clone()).or_insert(sim);
