@@ -4,8 +4,9 @@ against its floor or ceiling in docs/eval-floor.json.
 
     scripts/eval-gate.py [--update] [--binary PATH] [--shared DIR]
 
-Runs the binary (default target/debug/policybot) on SHARED/eval/NAME.yaml
-for every NAME in the floor file ("dev", "validation"), over SHARED/corpus
+Runs the binary (default target/debug/policybot) on every question set NAME in
+the floor file ("dev", "validation", "tune"): the repository's own
+eval/NAME.yaml if there is one, else SHARED/eval/NAME.yaml, over SHARED/corpus
 (SHARED defaults to ../shared next to the repository). Fails, naming each
 figure, when one is worse than its bound: below "min", above "max". With
 --update it instead writes the figures just measured as the new bounds,
@@ -26,8 +27,14 @@ FLOOR = REPO / "docs" / "eval-floor.json"
 EPSILON = 1e-9
 
 
+def questions_file(shared: Path, name: str) -> Path:
+    """The project's own question sets (eval/) before the shared ones."""
+    own = REPO / "eval" / f"{name}.yaml"
+    return own if own.is_file() else shared / "eval" / f"{name}.yaml"
+
+
 def measure(binary: Path, shared: Path, name: str) -> dict:
-    questions = shared / "eval" / f"{name}.yaml"
+    questions = questions_file(shared, name)
     run = subprocess.run(
         [str(binary), "eval", str(questions), "--corpus", str(shared / "corpus"), "--json"],
         capture_output=True,
